@@ -1,0 +1,37 @@
+# The commands the README shows; .ci/run calls `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain
+
+## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
+run: $(VENV)/.dev-installed
+	$(BIN)/python scripts/run_all.py
+
+## test: the whole test suite, as CI runs it
+test: $(VENV)/.dev-installed
+	bash scripts/test.sh
+
+## deploy-check: Django's deployment checks with production-like settings
+deploy-check: $(VENV)/.dev-installed
+	bash scripts/deploy_check.sh
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3
+
+## bench: every benchmark at the issue's sizes (several minutes); results in bench/results/
+bench: bench-lateness bench-placement bench-connections bench-drain
+bench-lateness: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.lateness
+bench-placement: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.placement
+bench-connections: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.connections
+bench-drain: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.drain

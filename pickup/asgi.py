@@ -1,0 +1,46 @@
+"""ASGI entry point: Django for HTTP, Channels for the WebSockets.
+
+Run with ``daphne pickup.asgi:application``. Under daphne the alert timers
+are re-armed from the database as soon as the server runs, not on the first
+connection, so a restarted web server keeps every promised alert; the group
+keeper starts with them (notifications.memberships).
+"""
+
+import os
+import sys
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pickup.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from notifications.memberships import memberships  # noqa: E402
+from notifications.timers import alert_timers  # noqa: E402
+from orders.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+
+def _start_timers_with_daphne() -> None:
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is not None and hasattr(reactor, "callWhenRunning"):
+        import asyncio
+
+        def start() -> None:
+            loop = asyncio.get_event_loop()
+            alert_timers.start(loop)
+            memberships.start(loop)
+
+        reactor.callWhenRunning(start)
+
+
+_start_timers_with_daphne()

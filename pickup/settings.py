@@ -1,0 +1,199 @@
+"""Django settings for Pickup.
+
+Every value an operator may change is read once here from the environment
+through the typed helpers in ``pickup.env``; ``.env.example`` lists them all.
+The defaults are for development on one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from pickup.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=true for development).")
+    SECRET_KEY = "django-insecure-pickup-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "orders",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pickup.urls"
+ASGI_APPLICATION = "pickup.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while run_queue writes; the busy timeout
+    # makes concurrent writers wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+# Tests that race real threads need an on-disk SQLite test database (the
+# in-memory one fails concurrent writers at once instead of making them wait).
+if env_str("DATABASE_TEST_NAME", ""):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis: the kitchen queue, the cache and the channel layer share one server,
+# each under its own key prefix so nothing of anybody else's is touched.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "pickup:")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX + "cache",
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+    }
+}
+
+# channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
+# the layer's blocking-receive timeout and closes idle sockets (1011), and the
+# default pool of 100 raises instead of waiting. Both are set explicitly.
+CHANNEL_LAYERS = {
+    "default": {
+        # channels-redis's layer plus a batched group_send (notifications/layer.py).
+        "BACKEND": "notifications.layer.PickupChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 30,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 15,
+                    "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                }
+            ],
+            "prefix": REDIS_KEY_PREFIX + "asgi",
+            # All sockets of one daphne process share one inbox; a burst of
+            # alerts must not overflow it. Lost messages are replayed anyway.
+            "capacity": env_int("CHANNEL_LAYER_CAPACITY", 10_000, minimum=100),
+            "expiry": 60,
+        },
+    }
+}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+
+LOGIN_URL = "admin:login"
+
+# Security. Production defaults are strict; each can be relaxed behind a
+# TLS-terminating proxy or for local tests through the environment.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# Pickup's own settings. The restaurant's rules (hours, slots, capacity) are
+# edited by staff in the admin, not here.
+# How long a claim on a kitchen-queue entry or an alert lasts before another
+# worker may take it over (a worker that died mid-way).
+PICKUP_CLAIM_LEASE_SECONDS = env_int("PICKUP_CLAIM_LEASE_SECONDS", 30, minimum=1)
+# An alert sent but not acknowledged by any tab is pushed again after this.
+PICKUP_ALERT_RESEND_SECONDS = env_int("PICKUP_ALERT_RESEND_SECONDS", 10, minimum=1)
+# Largest WebSocket text message the customer consumer reads, in bytes.
+PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1024)
+# Web processes push alerts from in-memory timers (the fast path); off, only
+# run_queue sends them (the durable path alone, as after a web server crash).
+PICKUP_WEB_TIMERS = env_bool("PICKUP_WEB_TIMERS", True)
+# While web timers run, run_queue leaves a due alert to them this long before
+# sending it itself; racing them at the same instant only slows both.
+PICKUP_RUN_QUEUE_GRACE_MS = env_int("PICKUP_RUN_QUEUE_GRACE_MS", 250 if PICKUP_WEB_TIMERS else 0, minimum=0)
+# Marking orders ready at their pickup time is not what the customer waits
+# for (the alert is); run_queue does it this much later, out of the alerts' way.
+PICKUP_KITCHEN_DELAY_MS = env_int("PICKUP_KITCHEN_DELAY_MS", max(1000, PICKUP_RUN_QUEUE_GRACE_MS) if PICKUP_WEB_TIMERS else 0, minimum=0)
+# Web processes arm in-memory timers for alerts due within this horizon.
+PICKUP_TIMER_HORIZON_SECONDS = env_int("PICKUP_TIMER_HORIZON_SECONDS", 120, minimum=10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+PICKUP_ALLOW_SQLITE = env_bool("PICKUP_ALLOW_SQLITE", False)

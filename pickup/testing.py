@@ -1,0 +1,173 @@
+"""Run the real system as processes on loopback, for process tests and benchmarks.
+
+``Stack`` owns a private Redis, an SQLite (or given) database, daphne
+processes and run_queue processes, each on free ports, and can kill and
+restart any of them. Nothing here is mocked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from pickup.redis_server import PrivateRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SECRET_KEY = "pickup-process-tests-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+class Stack:
+    def __init__(self, *, database_url: str | None = None, env: dict[str, str] | None = None, log_dir: str | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="pickup-stack-"))
+        self.log_dir = Path(log_dir) if log_dir else self.dir
+        self.redis = PrivateRedis().start()
+        self.db_path = self.dir / "db.sqlite3"
+        self.env = {
+            **os.environ,
+            "DEBUG": "true",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "REDIS_URL": self.redis.url,
+            "REDIS_KEY_PREFIX": "pickup-stack:",
+            "DATABASE_URL": database_url or f"sqlite:///{self.dir / 'db.sqlite3'}",
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.web: dict[int, subprocess.Popen] = {}
+        self.workers: list[subprocess.Popen] = []
+        self._logs: list = []
+
+    # ------------------------------------------------------------ set-up
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def prepare(self, *, min_notice_minutes: int = 0, slot_capacity: int = 1_000_000, template: Path | None = None) -> Stack:
+        """Migrate, load the demo menu (open all day) and relax the rules that
+        would get in a test's way: pickup a second ahead, unlimited slots.
+
+        With ``template`` (SQLite only) the prepared database file is copied
+        from there when it exists, and saved there when it does not.
+        """
+        if template is not None and template.exists():
+            shutil.copyfile(template, self.db_path)
+            return self
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("setup_demo", "--no-staff")
+        self.manage(
+            "shell", "-c",
+            "from orders.models import Restaurant; "
+            f"Restaurant.objects.filter(pk=Restaurant.current().pk).update("
+            f"min_notice_minutes={min_notice_minutes}, slot_capacity={slot_capacity})",
+        )
+        if template is not None:
+            shutil.copyfile(self.db_path, template)
+        return self
+
+    def shell(self, code: str, timeout: float = 120) -> str:
+        """Run Python inside Django with this stack's settings; returns what it printed."""
+        return self.manage("shell", "--no-imports", "-c", code, timeout=timeout)
+
+    def query(self, sql: str, params: tuple | list = (), *, timeout: float = 20) -> list[tuple]:
+        """Read the stack's SQLite database directly.
+
+        A poll costs a millisecond this way, against a second for a
+        ``manage.py shell``, so tests can watch the record while processes run.
+        """
+        if self.env["DATABASE_URL"] != f"sqlite:///{self.db_path}":
+            raise RuntimeError("Stack.query reads the stack's own SQLite database only")
+        with contextlib.closing(sqlite3.connect(self.db_path, timeout=timeout)) as database:
+            return database.execute(sql, tuple(params)).fetchall()
+
+    def _log(self, name: str):
+        handle = open(self.log_dir / f"{name}.log", "ab")
+        self._logs.append(handle)
+        return handle
+
+    # ------------------------------------------------------------ web servers
+
+    def start_web(self, port: int | None = None) -> str:
+        """Start a daphne process; returns its base URL once it answers."""
+        port = port or free_port()
+        log = self._log(f"daphne-{port}")
+        self.web[port] = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "--websocket-max-message-size", "65536", "pickup.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        self.wait_for(url + "/healthz", self.web[port])
+        return url
+
+    def kill_web(self, port: int, sig: int = signal.SIGKILL) -> None:
+        process = self.web.pop(port)
+        process.send_signal(sig)
+        process.wait(15)
+
+    @staticmethod
+    def wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+    # ------------------------------------------------------------ run_queue
+
+    def start_run_queue(self, *args: str) -> subprocess.Popen:
+        log = self._log(f"run_queue-{len(self.workers)}")
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_queue", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.workers.append(worker)
+        return worker
+
+    # ------------------------------------------------------------ teardown
+
+    def stop(self) -> None:
+        for process in [*self.web.values(), *self.workers]:
+            if process.poll() is None:
+                process.kill()  # also ends a process a test left stopped (SIGSTOP)
+                process.wait(10)
+        self.web.clear()
+        self.workers.clear()
+        self.redis.stop()
+        for handle in self._logs:
+            handle.close()
+        if self.log_dir != self.dir:  # nothing to read afterwards: drop the database copy
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self, *, full: bool = False) -> str:
+        """What the processes wrote: the tail of each log, or everything with ``full``."""
+        for handle in self._logs:
+            handle.flush()
+        texts = (path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log")))
+        return "\n".join(text if full else text[-5000:] for text in texts)
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

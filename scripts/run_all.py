@@ -1,0 +1,87 @@
+"""Run the whole of Pickup on one machine: Redis (if none answers), daphne and run_queue.
+
+Development defaults: DEBUG on, SQLite in ./db.sqlite3, the demo menu and a
+demo kitchen-staff account. Ctrl-C stops everything. In production run
+daphne and run_queue as separate services instead (README, "Production").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pickup.redis_server import ensure_redis  # noqa: E402
+
+PYTHON = sys.executable
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DEBUG", "true")
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    redis_url, private_redis = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    os.environ["REDIS_URL"] = redis_url
+    print(f"Redis: {redis_url}" + (" (private server started for this run)" if private_redis else ""))
+
+    manage("migrate", "--noinput", "-v", "0")
+    manage("compilemessages", "-v", "0", "--ignore", ".venv")
+    manage("setup_demo")
+
+    children = [
+        subprocess.Popen(
+            [PYTHON, "-m", "daphne", "-b", host, "-p", port,
+             "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
+             "pickup.asgi:application"],
+            cwd=ROOT,
+        ),
+        subprocess.Popen([PYTHON, "manage.py", "run_queue"], cwd=ROOT),
+    ]
+    print(
+        f"\nPickup is running.\n"
+        f"  Ordering page:       http://{host}:{port}/\n"
+        f"  Kitchen queue (staff): http://{host}:{port}/admin/orders/order/\n"
+        f"Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{child.args[2]} exited with {child.returncode}; stopping.", file=sys.stderr)
+                exit_code, stopping = 1, True
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if private_redis:
+        private_redis.stop()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
