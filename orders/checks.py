@@ -1,0 +1,31 @@
+"""System checks that warn about risky deployments (``manage.py check --deploy``)."""
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+
+@register(Tags.database, deploy=True)
+def check_sqlite_in_production(app_configs, **kwargs):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if not settings.DEBUG and engine.endswith("sqlite3") and not getattr(settings, "PICKUP_ALLOW_SQLITE", False):
+        return [
+            Warning(
+                "SQLite is the database while DEBUG is off.",
+                hint="Set DATABASE_URL to PostgreSQL for production, or PICKUP_ALLOW_SQLITE=true for a single-machine shop.",
+                id="pickup.W001",
+            )
+        ]
+    return []
+
+
+@register(deploy=True)
+def check_claim_lease(app_configs, **kwargs):
+    if settings.PICKUP_CLAIM_LEASE_SECONDS < 5:
+        return [
+            Warning(
+                "PICKUP_CLAIM_LEASE_SECONDS is below 5 s.",
+                hint="A slow worker would lose its claim mid-way and another would redo the work.",
+                id="pickup.W002",
+            )
+        ]
+    return []

@@ -1,0 +1,177 @@
+"""The customer's WebSocket: place orders, receive alerts, acknowledge them.
+
+Transport only: each message is parsed, handed to one service and the result
+or the PickupError turned into a reply. docs/protocol.md describes every
+message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.db.models import prefetch_related_objects
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from notifications import services as alert_services
+from notifications.acks import ack_batcher
+from notifications.memberships import memberships
+from notifications.sender import STAFF_GROUP, customer_group
+from notifications.timers import alert_timers
+from orders import selectors, services
+from orders.customers import customer_id_from_scope, language_from_scope
+from orders.parsing import parse_order_request, parse_pickup_time
+from orders.payloads import order_payload
+from pickup.errors import PickupError
+
+logger = logging.getLogger(__name__)
+
+# Sent in the close frame when the page's session is missing.
+CLOSE_NO_SESSION = 4401
+
+
+class CustomerConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.customer_id = customer_id_from_scope(self.scope)
+        self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
+        if not self.customer_id:
+            await self.accept()
+            with translation.override(self.language):
+                message = _("Open the ordering page first to start a session.")
+            await self.send_json({"type": "error", "code": "no_session", "message": message})
+            await self.close(code=CLOSE_NO_SESSION)
+            return
+        alert_timers.start()
+        self.group = customer_group(self.customer_id)
+        await memberships.join(self.group, self.channel_name)
+        await self.accept()
+        orders, missed = await database_sync_to_async(self._session_state)()
+        await self.send_json({"type": "session.ready", "orders": orders})
+        for alert in missed:
+            await self.send_json({"type": "alert", "alert": alert, "replayed": True})
+
+    def _session_state(self) -> tuple[list[dict], list[dict]]:
+        orders = [order_payload(order) for order in selectors.customer_orders(self.customer_id).order_by("-pickup_at")[:10]]
+        return orders, alert_services.alerts_to_replay(self.customer_id)
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await memberships.leave(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        with translation.override(self.language):
+            await self.handle_text(text_data)
+
+    async def handle_text(self, text_data: str | None):
+        request_id = None
+        try:
+            content = self.parse(text_data)
+            request_id = content.get("request_id")
+            await self.dispatch_message(content, request_id)
+        except PickupError as error:
+            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
+        except Exception:
+            logger.exception("customer message failed")
+            message = _("Something went wrong on our side; please try again.")
+            await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
+
+    @staticmethod
+    def parse(text_data: str | None) -> dict:
+        if text_data is None:
+            raise PickupError("invalid_json", _("Send text frames containing JSON."))
+        limit = settings.PICKUP_MAX_MESSAGE_BYTES
+        if len(text_data) > limit or len(text_data.encode()) > limit:
+            raise PickupError("message_too_large", _("Messages are limited to %(limit)d bytes.") % {"limit": limit})
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            raise PickupError("invalid_json", _("That message is not valid JSON.")) from None
+        if not isinstance(content, dict):
+            raise PickupError("invalid_message", _("A message must be a JSON object with a type."))
+        request_id = content.get("request_id")
+        if request_id is not None and not (isinstance(request_id, str) and len(request_id) <= 64):
+            raise PickupError("invalid_message", _("request_id must be a string of at most 64 characters."))
+        return content
+
+    async def dispatch_message(self, content: dict, request_id: str | None):
+        kind = content.get("type")
+        if kind == "order.place":
+            order = await database_sync_to_async(self._place)(content)
+            await self.send_json(
+                {
+                    "type": "order.accepted",
+                    "request_id": request_id,
+                    "order": order,
+                    "message": _("Payment successful, please wait for your pickup alert."),
+                }
+            )
+        elif kind == "order.cancel":
+            order = await database_sync_to_async(self._cancel)(content)
+            await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
+        elif kind == "order.reschedule":
+            order = await database_sync_to_async(self._reschedule)(content)
+            await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
+        elif kind == "alert.ack":
+            await ack_batcher.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
+            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
+        elif kind == "ping":
+            await self.send_json({"type": "pong", "request_id": request_id})
+        else:
+            raise PickupError("unknown_type", _("Unknown message type."), field="type")
+
+    def _place(self, content: dict) -> dict:
+        request = parse_order_request(content)
+        order = services.place_order(
+            customer_id=self.customer_id, lines=request.lines, pickup_at=request.pickup_at, language=self.language
+        )
+        prefetch_related_objects([order], selectors.LINES_WITH_ITEMS)
+        return order_payload(order)
+
+    def _cancel(self, content: dict) -> dict:
+        order = services.cancel_order(customer_id=self.customer_id, order_id=content.get("order_id"))
+        return order_payload(selectors.customer_order(self.customer_id, order.pk))
+
+    def _reschedule(self, content: dict) -> dict:
+        pickup_at = parse_pickup_time(content.get("pickup_at"))
+        order = services.reschedule_order(customer_id=self.customer_id, order_id=content.get("order_id"), pickup_at=pickup_at)
+        return order_payload(selectors.customer_order(self.customer_id, order.pk))
+
+    # Events from the channel layer, one handler per type.
+    async def pickup_alert(self, event):
+        await self.send_json({"type": "alert", "alert": event["alert"]})
+
+    async def order_updated(self, event):
+        await self.send_json({"type": "order.updated", "order": event["order"]})
+
+
+# Close code for a kitchen socket without a staff login.
+CLOSE_NOT_STAFF = 4403
+
+
+class KitchenConsumer(AsyncJsonWebsocketConsumer):
+    """The staff's live kitchen screen: told when any order changes, then re-reads the board."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_staff:
+            await self.close(code=CLOSE_NOT_STAFF)  # refused before the handshake completes
+            return
+        alert_timers.start()
+        await memberships.join(STAFF_GROUP, self.channel_name)
+        self.joined = True
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "joined", False):
+            await memberships.leave(STAFF_GROUP, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def kitchen_changed(self, event):
+        await self.send_json({"type": "kitchen.changed", "event": event["event"], "order_ids": event["order_ids"]})

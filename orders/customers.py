@@ -1,0 +1,41 @@
+"""Who the customer is, without sign-up: an id kept in the Django session.
+
+The page creates it; the WebSocket reads it from the same session cookie, so
+every tab of one browser is one customer.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+SESSION_KEY = "pickup_customer_id"
+
+
+def customer_id_for_request(request) -> str:
+    """The customer id of this browser, created on the first visit."""
+    customer_id = request.session.get(SESSION_KEY)
+    if not customer_id:
+        customer_id = secrets.token_hex(16)
+        request.session[SESSION_KEY] = customer_id
+    return customer_id
+
+
+def customer_id_from_scope(scope) -> str | None:
+    session = scope.get("session")
+    if session is None:
+        return None
+    return session.get(SESSION_KEY)
+
+
+LANGUAGE_KEY = "pickup_language"
+
+
+def remember_language(request) -> None:
+    """Keep the page's language so alerts and socket errors use it too."""
+    if request.session.get(LANGUAGE_KEY) != request.LANGUAGE_CODE:
+        request.session[LANGUAGE_KEY] = request.LANGUAGE_CODE
+
+
+def language_from_scope(scope, default: str) -> str:
+    session = scope.get("session")
+    return (session.get(LANGUAGE_KEY) if session is not None else None) or default

@@ -1,0 +1,141 @@
+"""The kitchen queue: a Redis sorted set of orders scored by pickup time.
+
+One member per order (its id), score = pickup time in epoch milliseconds.
+It is an index, not the record: the database says which orders are waiting,
+and ``rebuild`` restores the set from it after Redis lost its memory.
+
+Claiming is one Lua script, so two run_queue workers never take the same
+entry: due members move to a claims set scored by the lease's end. A worker
+that dies leaves its claims behind; once the lease has run out the next
+claim puts them back in the queue under their original pickup time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+QUEUE = "kitchen_queue"
+CLAIMS = "kitchen_queue:claims"
+SCORES = "kitchen_queue:claimed_scores"
+BUILT = "kitchen_queue:built"
+
+_CLAIM_DUE = """
+local now = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+for _, member in ipairs(expired) do
+  local score = redis.call('HGET', KEYS[3], member)
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('HDEL', KEYS[3], member)
+  if score then redis.call('ZADD', KEYS[1], 'NX', score, member) end
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local lease_end = now + tonumber(ARGV[2])
+for i = 1, #due, 2 do
+  redis.call('ZREM', KEYS[1], due[i])
+  redis.call('ZADD', KEYS[2], lease_end, due[i])
+  redis.call('HSET', KEYS[3], due[i], due[i + 1])
+end
+return due
+"""
+
+# Adds the entries that are neither queued nor claimed; returns how many.
+_ADD_MISSING = """
+local added = 0
+for i = 1, #ARGV, 2 do
+  local member = ARGV[i + 1]
+  if not redis.call('ZSCORE', KEYS[2], member) then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i], member)
+  end
+end
+return added
+"""
+
+
+def _key(name: str) -> str:
+    return settings.REDIS_KEY_PREFIX + name
+
+
+def _redis():
+    return get_redis_connection("default")
+
+
+def score_of(pickup_at: datetime) -> int:
+    """Epoch milliseconds of the pickup time: the sort key of the kitchen queue."""
+    return int(pickup_at.timestamp() * 1000)
+
+
+def add(order_id: int, pickup_at: datetime) -> None:
+    """Queue an order, or move it to a new pickup time."""
+    _redis().zadd(_key(QUEUE), {str(order_id): score_of(pickup_at)})
+
+
+def remove(order_id: int) -> None:
+    member = str(order_id)
+    pipe = _redis().pipeline()
+    pipe.zrem(_key(QUEUE), member)
+    pipe.zrem(_key(CLAIMS), member)
+    pipe.hdel(_key(SCORES), member)
+    pipe.execute()
+
+
+def claim_due(*, now_ms: int, lease_ms: int, limit: int) -> list[tuple[int, int]]:
+    """Atomically take up to ``limit`` due entries; returns (order id, pickup ms)."""
+    flat = _redis().eval(_CLAIM_DUE, 3, _key(QUEUE), _key(CLAIMS), _key(SCORES), now_ms, lease_ms, limit)
+    return [(int(flat[i]), int(float(flat[i + 1]))) for i in range(0, len(flat), 2)]
+
+
+def finish(order_ids: list[int]) -> None:
+    """Drop the claims of entries this worker has handled."""
+    if not order_ids:
+        return
+    members = [str(order_id) for order_id in order_ids]
+    pipe = _redis().pipeline()
+    pipe.zrem(_key(CLAIMS), *members)
+    pipe.hdel(_key(SCORES), *members)
+    pipe.execute()
+
+
+def postpone(order_id: int, until_ms: int) -> None:
+    """Give a failing entry back to the queue to be tried again later."""
+    member = str(order_id)
+    pipe = _redis().pipeline()
+    pipe.zrem(_key(CLAIMS), member)
+    pipe.hdel(_key(SCORES), member)
+    pipe.zadd(_key(QUEUE), {member: until_ms})
+    pipe.execute()
+
+
+def next_due_ms() -> int | None:
+    first = _redis().zrange(_key(QUEUE), 0, 0, withscores=True)
+    return int(first[0][1]) if first else None
+
+
+def is_built() -> bool:
+    """False after Redis lost its memory (restart, flush, failover): rebuild then."""
+    return bool(_redis().exists(_key(BUILT)))
+
+
+def rebuild(entries: list[tuple[int, datetime]]) -> int:
+    """Add waiting orders the set lacks, skipping ones a worker has claimed."""
+    redis = _redis()
+    added = 0
+    chunk = 1000
+    for start in range(0, len(entries), chunk):
+        args: list = []
+        for order_id, pickup_at in entries[start : start + chunk]:
+            args += [score_of(pickup_at), str(order_id)]
+        added += redis.eval(_ADD_MISSING, 2, _key(QUEUE), _key(CLAIMS), *args)
+    redis.set(_key(BUILT), "1")
+    return added
+
+
+def entries(limit: int = 500) -> list[tuple[int, int]]:
+    """(order id, pickup ms) of the queued orders, earliest pickup first."""
+    return [(int(m), int(s)) for m, s in _redis().zrange(_key(QUEUE), 0, limit - 1, withscores=True)]
+
+
+def size() -> int:
+    return _redis().zcard(_key(QUEUE))

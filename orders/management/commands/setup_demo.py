@@ -1,0 +1,66 @@
+"""Load the demo breakfast menu and a kitchen-staff account (idempotent)."""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from orders.models import MenuItem, OpeningHours, Restaurant
+
+DEMO_MENU = [
+    # The original idea: a 6-yuan breakfast of pickled-cabbage chicken congee with a hash brown.
+    ("Breakfast set: pickled-cabbage chicken congee + hash brown", "早餐套餐：酸菜鸡肉粥 + 薯饼", "6.00"),
+    ("Pickled-cabbage chicken congee", "酸菜鸡肉粥", "4.50"),
+    ("Hash brown", "薯饼", "2.00"),
+    ("Soy milk", "豆浆", "2.50"),
+    ("Steamed pork bun", "猪肉包子", "1.50"),
+]
+
+STAFF_GROUP = "Kitchen staff"
+STAFF_PERMISSIONS = [
+    "view_order", "change_order", "view_menuitem", "change_menuitem", "view_alert",
+    "view_restaurant", "change_restaurant", "view_openinghours", "add_openinghours",
+    "change_openinghours", "delete_openinghours", "view_pickupslot",
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo breakfast menu and create the demo kitchen-staff account."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--staff-username", default=os.environ.get("DEMO_STAFF_USERNAME", "kitchen"))
+        parser.add_argument("--staff-password", default=os.environ.get("DEMO_STAFF_PASSWORD", "kitchen-demo"))
+        parser.add_argument("--no-staff", action="store_true", help="Only load the menu.")
+
+    @transaction.atomic
+    def handle(self, *args, staff_username, staff_password, no_staff, **options):
+        for position, (name, name_zh, price) in enumerate(DEMO_MENU):
+            MenuItem.objects.update_or_create(
+                name=name, defaults={"name_zh_hans": name_zh, "price": Decimal(price), "position": position}
+            )
+        self.stdout.write(f"Demo menu: {len(DEMO_MENU)} items.")
+        restaurant = Restaurant.current()
+        if not restaurant.opening_hours.exists():
+            # Open around the clock so the demo works whenever someone tries it;
+            # staff set the real hours in the admin.
+            OpeningHours.objects.bulk_create(
+                OpeningHours(restaurant=restaurant, weekday=day, opens=time(0), closes=time(0)) for day in range(7)
+            )
+            self.stdout.write("Demo opening hours: every day, all day (edit them in the admin).")
+        if no_staff:
+            return
+        group, _ = Group.objects.get_or_create(name=STAFF_GROUP)
+        group.permissions.set(Permission.objects.filter(codename__in=STAFF_PERMISSIONS))
+        user, created = get_user_model().objects.get_or_create(username=staff_username, defaults={"is_staff": True})
+        if created:
+            user.set_password(staff_password)
+            user.save()
+        user.groups.add(group)
+        verb = "Created" if created else "Kept"
+        self.stdout.write(f"{verb} kitchen staff account '{staff_username}'" + (f" (password '{staff_password}')." if created else "."))

@@ -1,0 +1,151 @@
+"""When an order can be picked up: opening hours, notice, days ahead, slots, capacity.
+
+Opening hours are wall-clock times in the restaurant's zone. Each day's
+opening windows are turned into real instants first, then cut into slots of
+``slot_minutes`` real minutes, so a day with a daylight-saving change simply
+has fewer or more slots. Everything is compared in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from orders.models import PickupSlot, Restaurant
+from pickup.errors import PickupError
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+
+def _instant(day: date, moment: time) -> datetime:
+    return datetime.combine(day, moment, tzinfo=timezone.get_default_timezone())
+
+
+def opening_windows(restaurant: Restaurant, day: date) -> list[tuple[datetime, datetime]]:
+    """The restaurant's open periods on a local calendar day, as aware instants."""
+    windows = []
+    for hours in restaurant.opening_hours.all():
+        if hours.weekday != day.weekday():
+            continue
+        opens = _instant(day, hours.opens)
+        closes = _instant(day + timedelta(days=1), time(0)) if hours.closes == time(0) else _instant(day, hours.closes)
+        windows.append((opens, closes))
+    return sorted(windows)
+
+
+def slots_of_day(restaurant: Restaurant, day: date) -> list[Slot]:
+    length = timedelta(minutes=restaurant.slot_minutes)
+    slots = []
+    for opens, closes in opening_windows(restaurant, day):
+        start = opens.astimezone(UTC)
+        closes = closes.astimezone(UTC)
+        while start < closes:
+            slots.append(Slot(start, min(start + length, closes)))
+            start += length
+    return slots
+
+
+def slot_at(restaurant: Restaurant, pickup_at: datetime) -> Slot | None:
+    """The slot a pickup time falls in, or None when the restaurant is closed then."""
+    day = timezone.localtime(pickup_at).date()
+    for slot in slots_of_day(restaurant, day):
+        if slot.start <= pickup_at < slot.end:
+            return slot
+    return None
+
+
+def check_pickup_time(restaurant: Restaurant, pickup_at: datetime, *, now: datetime | None = None) -> Slot:
+    """The slot for a pickup time the restaurant can honour; otherwise PickupError saying why."""
+    now = now or timezone.now()
+    if pickup_at <= now:
+        raise PickupError("pickup_time_past", _("That pickup time has already passed."), field="pickup_at")
+    if pickup_at < now + timedelta(minutes=restaurant.min_notice_minutes):
+        raise PickupError(
+            "too_soon",
+            _("The kitchen needs at least %(minutes)d minutes' notice.") % {"minutes": restaurant.min_notice_minutes},
+            field="pickup_at",
+        )
+    days_ahead = (timezone.localtime(pickup_at).date() - timezone.localtime(now).date()).days
+    if days_ahead > restaurant.max_days_ahead:
+        raise PickupError(
+            "too_far_ahead",
+            _("Orders can be placed at most %(days)d days ahead.") % {"days": restaurant.max_days_ahead},
+            field="pickup_at",
+        )
+    slot = slot_at(restaurant, pickup_at)
+    if slot is None:
+        raise PickupError("closed_then", _("We are closed at that time."), field="pickup_at")
+    return slot
+
+
+# ---------------------------------------------------------------- capacity
+
+_TAKE_PLACE_SQL = (
+    f"UPDATE {PickupSlot._meta.db_table} SET taken = taken + 1 "
+    "WHERE start = %s AND taken < %s RETURNING id, taken"
+)
+
+
+def take_place(restaurant: Restaurant, slot: Slot) -> PickupSlot:
+    """Take one place in a slot, or refuse with slot_full. Call inside the order's transaction.
+
+    The conditional UPDATE is the lock: concurrent orders for the last place
+    queue on the row and the database re-checks ``taken`` for each.
+    """
+    start = connection.ops.adapt_datetimefield_value(slot.start)
+    with connection.cursor() as cursor:
+        for _attempt in range(2):
+            cursor.execute(_TAKE_PLACE_SQL, [start, restaurant.slot_capacity])
+            row = cursor.fetchone()
+            if row:
+                return PickupSlot(pk=row[0], start=slot.start, taken=row[1])
+            _slot, created = PickupSlot.objects.get_or_create(start=slot.start)
+            if not created and restaurant.slot_capacity <= _slot.taken:
+                break
+    raise PickupError("slot_full", _("That pickup time is fully booked; please choose another."), field="pickup_at")
+
+
+def release_place(slot_id: int | None) -> None:
+    if slot_id is not None:
+        PickupSlot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+
+
+# ---------------------------------------------------------------- the picker
+
+@dataclass(frozen=True)
+class Offer:
+    start: datetime
+    remaining: int
+
+
+def offered_times(restaurant: Restaurant, *, now: datetime | None = None) -> list[Offer]:
+    """Every slot start a customer may choose now, with the places left; full slots are left out."""
+    now = now or timezone.now()
+    earliest = now + timedelta(minutes=restaurant.min_notice_minutes)
+    today = timezone.localtime(now).date()
+    candidates = [
+        slot
+        for offset in range(restaurant.max_days_ahead + 1)
+        for slot in slots_of_day(restaurant, today + timedelta(days=offset))
+        if slot.start >= earliest and slot.start > now
+    ]
+    if not candidates:
+        return []
+    taken = dict(
+        PickupSlot.objects.filter(start__gte=candidates[0].start, start__lte=candidates[-1].start).values_list("start", "taken")
+    )
+    offers = []
+    for slot in candidates:
+        remaining = restaurant.slot_capacity - taken.get(slot.start, 0)
+        if remaining > 0:
+            offers.append(Offer(slot.start, remaining))
+    return offers

@@ -1,0 +1,76 @@
+"""Reads of orders and the menu, each scoped to who may see them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+
+from notifications.models import Alert
+from orders.models import MenuItem, Order, OrderLine
+
+# An order's lines with their menu items, in one query.
+LINES_WITH_ITEMS = Prefetch("lines", queryset=OrderLine.objects.select_related("menu_item"))
+
+
+def menu() -> QuerySet[MenuItem]:
+    return MenuItem.objects.filter(is_available=True)
+
+
+def customer_orders(customer_id: str) -> QuerySet[Order]:
+    return Order.objects.filter(customer_id=customer_id).prefetch_related(LINES_WITH_ITEMS)
+
+
+def customer_order(customer_id: str, order_id: int) -> Order | None:
+    """An order of this customer, or None: another customer's order does not exist for them."""
+    return customer_orders(customer_id).filter(pk=order_id).first()
+
+
+def orders_waiting_for_kitchen_queue() -> list[tuple[int, datetime]]:
+    """(id, pickup time) of every order the kitchen queue must hold: the rebuild source."""
+    return list(
+        Order.objects.filter(status__in=Order.WAITING, processed_at=None).values_list("pk", "pickup_at")
+    )
+
+
+def kitchen_board(now=None) -> dict[str, list[Order]]:
+    """The kitchen screen: now (preparing or due), next (upcoming), ready (waiting for collection).
+
+    Waiting orders come in kitchen-queue order (the Redis sorted set, by
+    pickup time) joined with their database rows; the database decides what
+    is listed, so an order Redis lost or still holds after a change shows as
+    the database says. Each order carries ``in_kitchen_queue``, and
+    ``reminded``: its customer was reminded to collect it (it is overdue).
+    """
+    from django.utils import timezone
+
+    from orders import kitchen_queue
+
+    now = now or timezone.now()
+    active = list(
+        Order.objects.filter(status__in=(*Order.WAITING, Order.Status.READY))
+        .annotate(reminded=Exists(Alert.objects.filter(order=OuterRef("pk"), kind=Alert.Kind.REMINDER)))
+        .prefetch_related(LINES_WITH_ITEMS)
+        .order_by("pickup_at", "pk")
+    )
+    try:
+        queued = dict(kitchen_queue.entries(limit=5000))
+    except Exception:  # Redis down: the database alone still tells the truth
+        queued = {}
+    board: dict[str, list[Order]] = {"now": [], "next": [], "ready": []}
+    for order in active:
+        order.in_kitchen_queue = order.pk in queued
+        if order.status == Order.Status.READY:
+            board["ready"].append(order)
+        elif order.status == Order.Status.PREPARING or _due(order, now):
+            board["now"].append(order)
+        else:
+            board["next"].append(order)
+    for section in ("now", "next"):
+        board[section].sort(key=lambda order: (queued.get(order.pk, order.pickup_at.timestamp() * 1000), order.pk))
+    return board
+
+
+def _due(order: Order, now: datetime) -> bool:
+    """The kitchen should be on it: its preparation time (or, without one, its pickup time) has come."""
+    return (order.preparation_at or order.pickup_at) <= now

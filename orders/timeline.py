@@ -1,0 +1,91 @@
+"""What happens to orders as time passes; run_queue calls these each pass.
+
+Preparation starts at ``preparation_at``; at the pickup time the order is
+ready; a ready order nobody collects gets one reminder and is then marked not
+collected. Every move is a compare-and-set, so several run_queue workers (and
+staff clicking at the same moment) never apply one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications import services as alerts
+from notifications.models import Alert
+from orders.models import Order, Restaurant
+from orders.services import announce_to_staff, change_status, may_reach
+from pickup.errors import PickupError
+
+logger = logging.getLogger("pickup.run_queue")
+
+
+def process_due_order(order_id: int) -> tuple[str, str]:
+    """What run_queue does when an order's pickup time comes: the order is ready.
+
+    A compare-and-set on ``processed_at`` and the status just read makes it
+    happen once, whichever worker gets there; if staff changed the order in
+    between, it reads again. Returns (pickup code, what happened) for the log.
+    """
+    for _attempt in range(3):
+        row = Order.objects.filter(pk=order_id).values_list("pickup_code", "status", "processed_at").first()
+        if row is None:
+            return "-", "skipped (no such order)"
+        code, status, processed_at = row
+        if processed_at is not None:
+            return code, "skipped (already processed)"
+        now = timezone.now()
+        pending = Order.objects.filter(pk=order_id, status=status, processed_at=None)
+        if status in may_reach(Order.Status.READY):
+            if pending.update(status=Order.Status.READY, ready_at=now, processed_at=now):
+                return code, "ready"
+        # Cancelled or marked ready early: nothing to do, but record that it was seen.
+        elif pending.update(processed_at=now):
+            return code, f"skipped ({status})"
+    raise RuntimeError(f"order {order_id} kept changing while being processed")
+
+
+def start_preparations(*, limit: int = 500) -> int:
+    """Move queued orders whose preparation time has come to preparing."""
+    now = timezone.now()
+    due = list(
+        Order.objects.filter(status__in=may_reach(Order.Status.PREPARING), preparation_at__lte=now, pickup_at__gt=now)
+        .values_list("pk", "pickup_code", "status")[:limit]
+    )
+    started = []
+    for order_id, code, status in due:
+        if Order.objects.filter(pk=order_id, status=status).update(status=Order.Status.PREPARING):
+            started.append(order_id)
+            logger.info("order %s (id %s): preparing", code, order_id)
+    if started:
+        transaction.on_commit(lambda: announce_to_staff(started, "order.preparing"))
+    return len(started)
+
+
+def handle_no_shows(*, limit: int = 500) -> int:
+    """Remind customers whose ready order waits, then mark it not collected after the grace period."""
+    restaurant = Restaurant.current()
+    now = timezone.now()
+    grace = timedelta(minutes=restaurant.no_show_grace_minutes)
+    remind_at = grace - timedelta(minutes=min(restaurant.reminder_minutes, restaurant.no_show_grace_minutes))
+    handled = 0
+    to_remind = (
+        Order.objects.filter(status=Order.Status.READY, pickup_at__lte=now - remind_at, pickup_at__gt=now - grace)
+        .exclude(alerts__kind=Alert.Kind.REMINDER)[:limit]
+    )
+    for order in to_remind:
+        alerts.schedule_alert(order=order, kind=Alert.Kind.REMINDER, due_at=now)
+        logger.info("order %s (id %s): collection reminder scheduled", order.pickup_code, order.pk)
+        handled += 1
+    for order in Order.objects.filter(status=Order.Status.READY, pickup_at__lte=now - grace)[:limit]:
+        try:
+            change_status(order, Order.Status.NOT_COLLECTED)
+        except PickupError as error:  # picked up at this very moment
+            logger.info("order %s (id %s): %s", order.pickup_code, order.pk, error.code)
+            continue
+        logger.info("order %s (id %s): not collected", order.pickup_code, order.pk)
+        handled += 1
+    return handled

@@ -1,0 +1,141 @@
+"""The customer's pages: order and follow an order. Ordering itself goes over the WebSocket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from orders import pickup_times, selectors
+from orders.models import Order, Restaurant
+from orders.customers import customer_id_for_request, remember_language
+
+# The pickup time the page suggests: soon enough for breakfast on the way.
+SUGGESTED_LEAD = timedelta(minutes=2)
+
+
+def _page_text() -> dict[str, str]:
+    """Texts the page's script shows, translated on the server."""
+    return {
+        "accepted": _("Payment successful, please wait for your pickup alert."),
+        "connected": _("Live"),
+        "connecting": _("Connecting…"),
+        "offline": _("Offline, reconnecting…"),
+        "chooseItems": _("Choose at least one item."),
+        "dismiss": _("Dismiss"),
+        "noOrders": _("No orders yet."),
+        "left": _("%(count)s left"),
+        "noTimes": _("No pickup times are available right now."),
+        "cancelled": _("Order cancelled."),
+        "moved": _("Pickup time changed."),
+        "missed": _("Sent at %(time)s while you were away"),
+        "confirmCancel": _("Cancel this order? This cannot be undone."),
+        "timeZone": settings.TIME_ZONE,
+    }
+
+
+# The picker the page renders before its script refreshes it.
+FIRST_OFFERS = 96
+
+
+def _offer_payload(offer: pickup_times.Offer) -> dict:
+    local = timezone.localtime(offer.start)
+    return {
+        "value": local.isoformat(),
+        "label": local.strftime("%H:%M"),
+        "day": local.date().isoformat(),
+        "day_label": formats.date_format(local, "D j M"),
+        "remaining": offer.remaining,
+    }
+
+
+def _offers(limit: int | None = None) -> list[dict]:
+    offers = pickup_times.offered_times(Restaurant.current())
+    return [_offer_payload(offer) for offer in offers[:limit]]
+
+
+def _suggested(offers: list[dict]) -> str:
+    """The first offered time at least two minutes ahead: breakfast on the way."""
+    soon = (timezone.localtime() + SUGGESTED_LEAD).isoformat()
+    return next((offer["value"] for offer in offers if offer["value"] >= soon), offers[0]["value"] if offers else "")
+
+
+@require_GET
+def order_page(request: HttpRequest) -> HttpResponse:
+    customer_id = customer_id_for_request(request)
+    remember_language(request)
+    offers = _offers(FIRST_OFFERS)
+    context = {
+        "menu": [(item, item.display_name(request.LANGUAGE_CODE)) for item in selectors.menu()],
+        "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10],
+        "offers": offers,
+        "suggested_pickup": _suggested(offers),
+        "time_zone": settings.TIME_ZONE,
+        "page_text": _page_text(),
+    }
+    return render(request, "orders/order_page.html", context)
+
+
+@require_GET
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    customer_id = customer_id_for_request(request)
+    remember_language(request)
+    order = selectors.customer_order(customer_id, order_id)
+    if order is None:
+        raise Http404("No such order.")
+    context = {
+        "order": order,
+        "can_change": order.customer_may_change(timezone.now()),
+        "offers": _offers(FIRST_OFFERS),
+        "timeline": _timeline(order),
+        "time_zone": settings.TIME_ZONE,
+        "page_text": _page_text(),
+    }
+    return render(request, "orders/order_detail.html", context)
+
+
+TIMELINE = [Order.Status.QUEUED, Order.Status.PREPARING, Order.Status.READY, Order.Status.PICKED_UP]
+
+
+def _timeline(order) -> list[dict]:
+    """placed → preparing → ready → picked up, with the steps already reached."""
+    labels = {Order.Status.QUEUED: _("Placed")}
+    reached = TIMELINE.index(order.status) if order.status in TIMELINE else -1
+    return [
+        {"status": status, "label": labels.get(status, Order.Status(status).label), "done": index <= reached, "current": index == reached}
+        for index, status in enumerate(TIMELINE)
+    ]
+
+
+@require_GET
+def pickup_time_offers(request: HttpRequest) -> JsonResponse:
+    """The pickup times a customer may choose now, each with the places left."""
+    response = JsonResponse({"time_zone": settings.TIME_ZONE, "times": _offers(), "refresh_after": 30})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """For load balancers and the run script: is the database and Redis reachable?"""
+    from django.db import connection
+    from django_redis import get_redis_connection
+
+    checks = {}
+    try:
+        connection.ensure_connection()
+        checks["database"] = "ok"
+    except Exception as error:  # report, do not crash the probe
+        checks["database"] = f"error: {error.__class__.__name__}"
+    try:
+        get_redis_connection("default").ping()
+        checks["redis"] = "ok"
+    except Exception as error:
+        checks["redis"] = f"error: {error.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)

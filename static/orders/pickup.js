@@ -1,0 +1,304 @@
+/* Pickup customer page: places orders over the WebSocket and shows pickup alerts.
+ * Protocol: docs/protocol.md. Each alert id is shown once per tab and acknowledged,
+ * so a replayed or repeated push never shows twice. */
+(function () {
+  "use strict";
+
+  var text = JSON.parse(document.getElementById("pickup-text").textContent);
+  var form = document.getElementById("order-form");
+  var connection = document.getElementById("connection");
+  var alertsRegion = document.getElementById("alerts");
+  var shownAlerts = new Set();
+  var socket = null;
+  var retryDelay = 500;
+  var requestCounter = 0;
+
+  function setConnection(state) {
+    connection.dataset.state = state;
+    connection.textContent = text[state];
+  }
+
+  var retryTimer = null;
+  var lastHeard = 0;
+  var gaveUp = false;
+  // A phone that sleeps or changes network can leave a socket that never
+  // closes: ping it, and give it up when nothing has been heard for a while.
+  var PING_EVERY = 20000;
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/customer/");
+    setConnection("connecting");
+    socket.onopen = function () {
+      retryDelay = 500;
+      lastHeard = Date.now();
+      setConnection("connected");
+    };
+    socket.onclose = function (event) { lost(event.code); };
+    socket.onmessage = function (event) {
+      lastHeard = Date.now();
+      var message = JSON.parse(event.data);
+      var handler = handlers[message.type];
+      if (handler) { handler(message); }
+    };
+  }
+
+  function lost(code) {
+    socket = null;
+    setConnection("offline");
+    if (code === 4401) { gaveUp = true; return; }  // no session: reloading the page makes one
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, retryDelay + Math.random() * 250);
+    retryDelay = Math.min(retryDelay * 2, 15000);
+  }
+
+  function reconnectNow() {
+    if (socket || gaveUp) { return; }
+    clearTimeout(retryTimer);
+    retryDelay = 500;
+    connect();
+  }
+
+  function checkAlive() {
+    if (!socket || socket.readyState !== WebSocket.OPEN) { return; }
+    if (Date.now() - lastHeard > 2 * PING_EVERY + 5000) {
+      var dead = socket;
+      dead.onclose = null;
+      dead.close();
+      lost(1006);
+      return;
+    }
+    send({ type: "ping" });
+  }
+
+  // Back on the network, or the phone unlocked: reconnect at once rather than
+  // waiting out the backoff, so missed alerts show as soon as possible.
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { reconnectNow(); }
+  });
+  setInterval(checkAlive, PING_EVERY);
+
+  function send(message) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) { return false; }
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  var handlers = {
+    "session.ready": function (message) {
+      message.orders.forEach(showOrder);
+    },
+    "order.accepted": function (message) {
+      showOrder(message.order);
+      document.getElementById("order-message").textContent = message.message;
+      form.querySelectorAll(".quantity").forEach(function (input) { input.value = 0; });
+      updateTotal();
+      setBusy(false);
+    },
+    "order.updated": function (message) {
+      showOrder(message.order);
+      if (message.request_id) {
+        var done = message.order.status === "cancelled" ? text.cancelled : text.moved;
+        document.getElementById("order-message").textContent = done;
+      }
+    },
+    "alert": function (message) { showAlert(message.alert, message.replayed); },
+    "error": function (message) {
+      var error = document.getElementById("form-error");
+      if (error) { error.textContent = message.message; }
+      if (message.field === "pickup_at") { refreshTimes(); }
+      setBusy(false);
+    }
+  };
+
+  function showAlert(alert, replayed) {
+    send({ type: "alert.ack", alert_id: alert.id });
+    if (shownAlerts.has(alert.id)) { return; }
+    shownAlerts.add(alert.id);
+    var banner = document.createElement("div");
+    banner.className = "alert alert-" + alert.kind + (replayed ? " alert-replayed" : "");
+    banner.dataset.alertId = alert.id;
+    var words = document.createElement("p");
+    words.textContent = alert.message;
+    if (replayed) {  // sent while this phone was away: say when
+      var when = document.createElement("small");
+      when.textContent = text.missed.replace("%(time)s", clock(alert.due_at));
+      words.append(document.createElement("br"), when);
+    }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.textContent = text.dismiss;
+    close.onclick = function () { banner.remove(); };
+    banner.append(words, close);
+    alertsRegion.prepend(banner);
+    markStatus(alert.order_id, alert.kind === "cancelled" ? "cancelled" : "ready");
+    var detail = document.querySelector(".order-detail");
+    if (detail && String(alert.order_id) === detail.dataset.orderId && alert.kind !== "cancelled") {
+      detail.querySelectorAll(".timeline li").forEach(function (step, index) {
+        step.classList.toggle("done", index <= 2);
+        step.classList.toggle("current", index === 2);
+      });
+    }
+    if (navigator.vibrate) { navigator.vibrate([200, 100, 200]); }
+    if (window.Notification && Notification.permission === "granted") {
+      new Notification("Pickup", { body: alert.message, tag: "pickup-alert-" + alert.id });
+    }
+    beep();
+  }
+
+  function beep() { window.pickupTone(880, 0.25); }
+
+  /* HH:MM of an ISO time, in the restaurant's zone (the server sends local offsets). */
+  function clock(iso) {
+    return new Date(iso).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: text.timeZone });
+  }
+
+  function orderItem(orderId) {
+    return document.querySelector('[data-order-id="' + orderId + '"]');
+  }
+
+  function markStatus(orderId, status) {
+    var item = orderItem(orderId);
+    if (item) { item.dataset.status = status; }
+  }
+
+  var TIMELINE = ["queued", "preparing", "ready", "picked_up"];
+
+  function showOrderDetail(detail, order) {
+    detail.querySelector(".status").textContent = order.status_display;
+    var when = detail.querySelector(".pickup-when");
+    when.dateTime = order.pickup_at;
+    when.textContent = order.pickup_at.slice(0, 10) + " " + order.pickup_at.slice(11, 16);
+    detail.querySelector(".pickup-code").textContent = order.pickup_code;
+    var reached = TIMELINE.indexOf(order.status === "placed" ? "queued" : order.status);
+    detail.querySelectorAll(".timeline li").forEach(function (step, index) {
+      step.classList.toggle("done", index <= reached);
+      step.classList.toggle("current", index === reached);
+      if (index === reached) { step.setAttribute("aria-current", "step"); } else { step.removeAttribute("aria-current"); }
+    });
+    detail.dataset.status = order.status;
+    document.getElementById("order-changes").hidden = !order.can_change;
+  }
+
+  function showOrder(order) {
+    var list = document.getElementById("orders");
+    var detail = document.querySelector(".order-detail");
+    if (detail && String(order.id) === detail.dataset.orderId) {
+      showOrderDetail(detail, order);
+      return;
+    }
+    if (!list) { return; }
+    var none = list.querySelector(".none");
+    if (none) { none.remove(); }
+    var item = orderItem(order.id);
+    if (!item) {
+      item = document.createElement("li");
+      item.dataset.orderId = order.id;
+      item.innerHTML = '<a><strong class="code"></strong></a> <span class="when"></span> <span class="status"></span>';
+      list.prepend(item);
+    }
+    item.querySelector("a").href = "/orders/" + order.id + "/";
+    item.querySelector(".code").textContent = order.pickup_code;
+    item.querySelector(".when").textContent = order.pickup_at.slice(11, 16);
+    item.querySelector(".status").textContent = order.status_display;
+    item.dataset.status = order.status;
+  }
+
+  function updateTotal() {
+    var cents = 0;
+    form.querySelectorAll(".quantity").forEach(function (input) {
+      var quantity = parseInt(input.value, 10) || 0;
+      cents += quantity * Math.round(parseFloat(input.dataset.price) * 100);
+    });
+    document.getElementById("total").textContent = (cents / 100).toFixed(2);
+  }
+
+  function setBusy(busy) {
+    document.getElementById("place-order").disabled = busy;
+  }
+
+  if (form) {
+    form.addEventListener("input", updateTotal);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      document.getElementById("form-error").textContent = "";
+      var items = [];
+      form.querySelectorAll(".quantity").forEach(function (input) {
+        var quantity = Number(input.value);
+        if (input.value !== "" && quantity !== 0) {
+          items.push({ menu_item: Number(input.dataset.menuItem), quantity: quantity });
+        }
+      });
+      if (!items.length) {
+        document.getElementById("form-error").textContent = text.chooseItems;
+        return;
+      }
+      if (window.Notification && Notification.permission === "default") { Notification.requestPermission(); }
+      requestCounter += 1;
+      var sent = send({
+        type: "order.place",
+        request_id: "r" + requestCounter,
+        items: items,
+        pickup_at: document.getElementById("pickup-at").value
+      });
+      if (sent) { setBusy(true); } else { document.getElementById("form-error").textContent = text.offline; }
+    });
+  }
+
+  /* The pickup-time picker offers only times the restaurant has room for;
+     it is refreshed as slots fill up and time passes. */
+  var picker = document.getElementById("pickup-at");
+  var refreshTimer = null;
+
+  function refreshTimes() {
+    if (!picker) { return; }
+    clearTimeout(refreshTimer);
+    fetch("/pickup-times/", { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        var chosen = picker.value;
+        picker.replaceChildren();
+        var group = null;
+        data.times.forEach(function (time) {
+          if (!group || group.label !== time.day_label) {
+            group = document.createElement("optgroup");
+            group.label = time.day_label;
+            picker.append(group);
+          }
+          var option = document.createElement("option");
+          option.value = time.value;
+          option.textContent = time.label + " · " + text.left.replace("%(count)s", time.remaining);
+          option.selected = time.value === chosen;
+          group.append(option);
+        });
+        if (!data.times.length) {
+          var none = document.createElement("option");
+          none.value = "";
+          none.textContent = text.noTimes;
+          picker.append(none);
+        }
+        refreshTimer = setTimeout(refreshTimes, data.refresh_after * 1000);
+      })
+      .catch(function () { refreshTimer = setTimeout(refreshTimes, 10000); });
+  }
+
+  var cancelButton = document.getElementById("cancel-order");
+  if (cancelButton) {
+    var orderId = Number(document.querySelector(".order-detail").dataset.orderId);
+    var sendOrSay = function (message) {
+      document.getElementById("form-error").textContent = send(message) ? "" : text.offline;
+    };
+    cancelButton.addEventListener("click", function () {
+      if (!window.confirm(text.confirmCancel)) { return; }
+      sendOrSay({ type: "order.cancel", request_id: "cancel", order_id: orderId });
+    });
+    document.getElementById("reschedule-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      sendOrSay({ type: "order.reschedule", request_id: "move", order_id: orderId, pickup_at: picker.value });
+    });
+  }
+
+  if (picker) { refreshTimer = setTimeout(refreshTimes, 30000); }
+  connect();
+})();
