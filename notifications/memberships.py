@@ -1,0 +1,93 @@
+"""Keeps this web process's sockets in their channel-layer groups.
+
+Group memberships live only in Redis. If Redis loses its memory (a restart,
+a flush, a failover) every open socket silently stops hearing its alerts,
+and channels-redis also forgets a membership after a day. So each process
+remembers which of its sockets joined which group and joins them all again
+when its marker key has vanished from Redis, and once an hour anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHECK_EVERY = 1.0  # seconds between marker checks: the longest a socket stays deaf
+REFRESH_EVERY = 3600.0  # well inside channels-redis's group expiry of a day
+
+
+class Memberships:
+    def __init__(self) -> None:
+        self._groups: dict[str, set[str]] = defaultdict(set)  # channel name -> groups
+        self._marker = f"{settings.REDIS_KEY_PREFIX}web-process:{uuid.uuid4().hex}"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        loop = loop or asyncio.get_running_loop()
+        if self._loop is loop and self._task is not None and not self._task.done():
+            return
+        self._loop = loop
+        self._task = loop.create_task(self._keep_forever())
+
+    def stop(self) -> None:
+        if self._task is not None and self._loop is not None and not self._loop.is_closed():
+            self._task.cancel()
+        self._task = self._loop = None
+        self._groups.clear()
+
+    async def join(self, group: str, channel: str) -> None:
+        self.start()
+        self._groups[channel].add(group)
+        await get_channel_layer().group_add(group, channel)
+
+    async def leave(self, group: str, channel: str) -> None:
+        self._groups[channel].discard(group)
+        if not self._groups[channel]:
+            del self._groups[channel]
+        try:
+            await get_channel_layer().group_discard(group, channel)
+        except Exception as error:
+            # A socket closing while Redis is away (or right after a restart,
+            # on a stale pooled connection) must still close at once; raising
+            # here stalls daphne's close handshake. The membership expires.
+            logger.warning("could not leave %s (%s); it expires by itself", group, error.__class__.__name__)
+
+    async def rejoin_all(self) -> int:
+        layer = get_channel_layer()
+        pairs = [(group, channel) for channel, groups in list(self._groups.items()) for group in groups]
+        for group, channel in pairs:
+            await layer.group_add(group, channel)
+        return len(pairs)
+
+    async def _keep_forever(self) -> None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        refreshed = time.monotonic()
+        await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+        try:
+            while True:
+                await asyncio.sleep(CHECK_EVERY)
+                try:
+                    lost = not await client.exists(self._marker)
+                    if lost or time.monotonic() - refreshed > REFRESH_EVERY:
+                        joined = await self.rejoin_all()
+                        await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+                        refreshed = time.monotonic()
+                        if lost:
+                            logger.warning("Redis lost this process's groups; %d memberships joined again", joined)
+                except Exception as error:  # Redis down: try again next round
+                    logger.warning("cannot check group memberships (%s); retrying", error.__class__.__name__)
+        finally:
+            await client.aclose()
+
+
+memberships = Memberships()

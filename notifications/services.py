@@ -1,0 +1,212 @@
+"""Scheduling, claiming, sending and acknowledging alerts.
+
+Exactly one sender pushes an alert first: the web process's timer, run_queue
+and any second run_queue all race through ``claim_alerts``, a conditional
+UPDATE that only one of them wins. A sender that dies after claiming loses
+the claim when its lease runs out. Delivery to the client is at-least-once
+(pushes are repeated until a tab acknowledges the alert id); the client shows
+each alert id once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from notifications import timers
+from notifications.models import Alert
+from notifications.sender import customer_group
+
+# Pushing an unacknowledged alert again stops after this many tries; a tab
+# that connects later still gets it from the replay.
+MAX_PUSHES = 12
+# Only alerts this recent are replayed to a tab that connects.
+REPLAY_WINDOW = timedelta(hours=12)
+# A push the channel layer refused (inbox over capacity, Redis down) is tried
+# again this much later: at once would only spin against the same full inbox.
+RETRY_REFUSED = timedelta(seconds=1)
+
+
+def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "", first: bool = False) -> Alert:
+    """Record that the customer is owed an alert, and arm this process's timer after commit.
+
+    ``first`` says the order has no alert of this kind yet (a new order), which
+    saves the look-up; otherwise an existing one is rescheduled from scratch.
+    """
+    if first:
+        alert = Alert.objects.create(order=order, kind=kind, customer_id=order.customer_id, due_at=due_at, reason=reason[:200])
+        transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at))
+        return alert
+    alert, _created = Alert.objects.update_or_create(
+        order=order,
+        kind=kind,
+        defaults={
+            "customer_id": order.customer_id,
+            "due_at": due_at,
+            "reason": reason[:200],
+            "cancelled_at": None,
+            "acknowledged_at": None,
+            "resend_after": None,
+            "sent_at": None,
+            "send_count": 0,
+            "claim_token": "",
+            "claimed_until": None,
+        },
+    )
+    transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at))
+    return alert
+
+
+def withdraw_alerts(order, *, kinds: list[str] | None = None, unsent_only: bool = False) -> int:
+    """Stop alerts that no longer match the order's state from being sent."""
+    alerts = Alert.objects.filter(order=order, cancelled_at=None, acknowledged_at=None)
+    if kinds is not None:
+        alerts = alerts.filter(kind__in=kinds)
+    if unsent_only:
+        alerts = alerts.filter(sent_at=None)
+    return alerts.update(cancelled_at=timezone.now())
+
+
+def _claimable(now: datetime):
+    return Alert.objects.filter(cancelled_at=None, acknowledged_at=None).filter(
+        Q(claimed_until=None) | Q(claimed_until__lt=now)
+    )
+
+
+def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500) -> list[Alert]:
+    """Take ownership of alerts that are due now; returns those this caller won.
+
+    With ``alert_ids`` (a timer firing) only first sends are claimed. Without,
+    it is run_queue's sweep: due alerts nobody sent, and sent alerts no tab has
+    acknowledged whose time for another push has come.
+    """
+    now = timezone.now()
+    if alert_ids is not None:
+        wanted = Q(sent_at=None, due_at__lte=now, pk__in=alert_ids)
+    else:
+        # The sweep leaves fresh alerts to the web timers for a moment.
+        grace = timedelta(milliseconds=settings.PICKUP_RUN_QUEUE_GRACE_MS)
+        push_again = Q(sent_at__isnull=False, resend_after__lte=now, send_count__lt=MAX_PUSHES)
+        wanted = Q(sent_at=None, due_at__lte=now - grace) | push_again
+    token = uuid.uuid4().hex
+    candidates = _claimable(now).filter(wanted).order_by("due_at").values_list("pk", flat=True)[:limit]
+    # The conditions are repeated on the UPDATE itself so that, under any
+    # isolation level, a row another sender claimed meanwhile is not taken.
+    won = (
+        _claimable(now)
+        .filter(wanted, pk__in=list(candidates))
+        .update(claim_token=token, claimed_until=now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS))
+    )
+    if not won:
+        return []
+    return list(Alert.objects.filter(claim_token=token).select_related("order"))
+
+
+def alert_payload(alert: Alert) -> dict:
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "order_id": alert.order_id,
+        "pickup_code": alert.order.pickup_code,
+        "message": alert.message(),
+        "due_at": alert.due_at.isoformat(),
+    }
+
+
+def alert_message(alert: Alert) -> tuple[str, dict]:
+    """The channel-layer message that carries an alert to the customer's tabs."""
+    return customer_group(alert.customer_id), {"type": "pickup.alert", "alert": alert_payload(alert)}
+
+
+def settle_pushes(alerts: list[Alert], pushed: list[bool]) -> None:
+    """Record the outcome of a push: sent ones wait for an ack, refused ones are tried again soon.
+
+    Only rows still held under this sender's claim are written. A sender that
+    stalled past its lease may have lost the alert to another sender, whose
+    claim and record must stand; its own push is then one more duplicate the
+    client shows once, not a second count or a freed claim.
+    """
+    now = timezone.now()
+    by_count: dict[tuple[str, int], list[int]] = defaultdict(list)
+    refused: dict[str, list[int]] = defaultdict(list)
+    for alert, ok in zip(alerts, pushed, strict=True):
+        if ok:
+            by_count[alert.claim_token, alert.send_count].append(alert.pk)
+        else:
+            refused[alert.claim_token].append(alert.pk)
+    with transaction.atomic():
+        for (token, send_count), ids in by_count.items():
+            # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
+            # the last push only a connecting tab's replay offers it again.
+            wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
+            last = send_count + 1 >= MAX_PUSHES
+            Alert.objects.filter(pk__in=ids, claim_token=token).update(
+                sent_at=Coalesce(F("sent_at"), now),
+                send_count=F("send_count") + 1,
+                resend_after=None if last else now + timedelta(seconds=wait),
+                claim_token="",
+                claimed_until=None,
+            )
+        for token, ids in refused.items():
+            Alert.objects.filter(pk__in=ids, claim_token=token).update(
+                claim_token="", claimed_until=now + RETRY_REFUSED
+            )
+
+
+def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Many acknowledgements at once; returns the (customer, alert) pairs that were theirs."""
+    owners = dict(Alert.objects.filter(pk__in={alert_id for _, alert_id in pairs}).values_list("pk", "customer_id"))
+    theirs = {(customer_id, alert_id) for customer_id, alert_id in pairs if owners.get(alert_id) == customer_id}
+    if theirs:
+        Alert.objects.filter(pk__in={alert_id for _, alert_id in theirs}, acknowledged_at=None).update(
+            acknowledged_at=timezone.now()
+        )
+    return theirs
+
+
+def alerts_to_replay(customer_id: str) -> list[dict]:
+    """Due alerts this customer has not acknowledged, for a tab that just connected."""
+    now = timezone.now()
+    alerts = Alert.objects.filter(
+        customer_id=customer_id,
+        due_at__lte=now,
+        due_at__gte=now - REPLAY_WINDOW,
+        acknowledged_at=None,
+        cancelled_at=None,
+    ).select_related("order")
+    return [alert_payload(alert) for alert in alerts]
+
+
+def alerts_due_soon(horizon: timedelta) -> list[tuple[int, datetime]]:
+    """(id, due time) of unsent alerts due before now + horizon, for in-memory timers."""
+    return list(
+        Alert.objects.filter(sent_at=None, cancelled_at=None, due_at__lte=timezone.now() + horizon).values_list(
+            "pk", "due_at"
+        )
+    )
+
+
+def next_alert_due_at() -> datetime | None:
+    """When run_queue's sweep next finds an alert it may claim, or None.
+
+    Alerts another sender holds (a push under way, a refused push waiting for
+    its retry, a dead sender's lease) are left out: waking for them before
+    their hold ends would only spin. run_queue's interval bounds that wait.
+    """
+    now = timezone.now()
+    claimable = _claimable(now)
+    first_send = claimable.filter(sent_at=None).order_by("due_at").values_list("due_at", flat=True).first()
+    push_again = (
+        claimable.filter(sent_at__isnull=False, resend_after__isnull=False, send_count__lt=MAX_PUSHES)
+        .order_by("resend_after")
+        .values_list("resend_after", flat=True)
+        .first()
+    )
+    return min((when for when in (first_send, push_again) if when is not None), default=None)
