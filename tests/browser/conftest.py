@@ -1,0 +1,120 @@
+"""Browser tests: Playwright driving Debian's Chromium against the real system.
+
+Playwright cannot download its own browser here; scripts/test.sh installs
+Debian's ``chromium`` and these tests launch /usr/bin/chromium. In CI a
+missing browser fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pickup.testing import Stack
+
+CHROMIUM = os.environ.get("PICKUP_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per module. Playwright's sync API runs an event loop of its
+    own while it is open, so it must be closed before the async tests run."""
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium) or set PICKUP_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                  "--no-first-run", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot_dir():
+    """docs/screenshots when PICKUP_UPDATE_SCREENSHOTS=1, else a scratch folder (the tree stays clean)."""
+    if os.environ.get("PICKUP_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return Path(tempfile.mkdtemp(prefix="pickup-screens-"))
+
+
+@pytest.fixture
+def pickup_soon():
+    """Seconds from now to the first pickup slot the restaurant will offer."""
+    return 14
+
+
+@pytest.fixture
+def site(tmp_path, prepared_database, pickup_soon):
+    """daphne + run_queue with the demo staff account, and a restaurant whose
+    first pickup slot starts a few seconds from now (it "opens" then)."""
+    with Stack(log_dir=str(tmp_path)) as stack:
+        stack.prepare(template=prepared_database)
+        stack.manage("setup_demo")
+        stack.shell(
+            "from datetime import time, timedelta\n"
+            "from django.utils import timezone\n"
+            "from orders.models import OpeningHours, Restaurant\n"
+            f"opens = (timezone.localtime() + timedelta(seconds={pickup_soon})).replace(microsecond=0)\n"
+            "restaurant = Restaurant.current()\n"
+            "OpeningHours.objects.filter(weekday=opens.weekday()).delete()\n"
+            "OpeningHours.objects.create(restaurant=restaurant, weekday=opens.weekday(), opens=opens.time(), closes=time(0))\n"
+            "Restaurant.objects.filter(pk=restaurant.pk).update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n"
+        )
+        stack.base_url = stack.start_web()
+        stack.start_run_queue("--interval", "0.5")
+        yield stack
+
+
+def order_breakfast(page, base_url: str) -> str:
+    """Order one breakfast set for the first offered pickup time; returns the pickup code."""
+    page.goto(base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.locator("input.quantity").first.fill("1")
+    first_time = page.locator("#pickup-at option").first.get_attribute("value")
+    page.select_option("#pickup-at", first_time)
+    page.get_by_role("button", name=_order_button(page)).click()
+    page.locator("#order-message").filter(has_text=_accepted_text(page)).wait_for(timeout=10_000)
+    return page.locator("#orders li .code").first.inner_text()
+
+
+def _order_button(page) -> str:
+    return "下单并付款" if page.evaluate("document.documentElement.lang").startswith("zh") else "Order and pay"
+
+
+def _accepted_text(page) -> str:
+    return "支付成功" if page.evaluate("document.documentElement.lang").startswith("zh") else "Payment successful"
+
+
+def staff_login(page, base_url: str) -> None:
+    page.goto(base_url + "/admin/login/?next=/admin/orders/order/kitchen/")
+    page.fill("#id_username", "kitchen")
+    page.fill("#id_password", "kitchen-demo")
+    page.click("input[type=submit]")
+    page.locator("#kitchen-connection[data-state='live']").wait_for(timeout=10_000)
+
+
+def seed_kitchen(stack: Stack) -> None:
+    """Three more customers' orders, so the kitchen screen looks like a morning: one being
+    prepared, one waiting, one ready for collection (through the same services as the site)."""
+    stack.shell(
+        "from orders import pickup_times, services\n"
+        "from orders.models import MenuItem, Order, Restaurant\n"
+        "items = list(MenuItem.objects.order_by('position', 'pk').values_list('pk', flat=True))\n"
+        "times = [offer.start for offer in pickup_times.offered_times(Restaurant.current())]\n"
+        "baskets = [[(items[1], 2), (items[3], 2)], [(items[4], 3), (items[3], 1)], [(items[0], 1), (items[2], 1)]]\n"
+        "orders = [services.place_order(customer_id=f'regular-{n}', lines=basket, pickup_at=times[n + 1])\n"
+        "          for n, basket in enumerate(baskets)]\n"
+        "services.change_status(orders[0], Order.Status.PREPARING)\n"
+        "services.change_status(orders[2], Order.Status.READY)\n"
+    )

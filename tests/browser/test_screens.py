@@ -1,0 +1,140 @@
+"""The two screens people use, in a real browser: ordering with an alert, and the live kitchen."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, order_breakfast, seed_kitchen, staff_login
+
+pytestmark = pytest.mark.browser
+
+STAFF_SCREEN = {"width": 1280, "height": 800}
+
+
+def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, site, screenshot_dir):
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.get_by_label("Breakfast set").fill("1")
+    page.get_by_label("Soy milk").fill("1")
+    expect(page.locator("#total")).to_have_text("8.50")
+    page.screenshot(path=str(screenshot_dir / "ordering-page-phone.png"), full_page=True)
+
+    code = order_breakfast(page, site.base_url)
+
+    banner = page.locator("#alerts .alert-pickup")
+    expect(banner).to_contain_text(f"Order {code} is ready, please collect it at the counter.", timeout=30_000)
+    expect(page.locator("#orders li[data-status='ready'] .code", has_text=code)).to_be_visible()
+    page.locator("#orders li a").first.click()
+    expect(page.locator(".pickup-code")).to_have_text(code)
+    page.reload()
+    expect(page.locator(".timeline li.current")).to_have_text("Ready")
+    customer.close()
+
+
+@pytest.mark.parametrize("pickup_soon", [90])  # time for staff to act before the pickup time
+def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(browser, site, screenshot_dir):
+    seed_kitchen(site)
+    staff = browser.new_context(viewport=STAFF_SCREEN, locale="en-US")
+    kitchen = staff.new_page()
+    staff_login(kitchen, site.base_url)
+
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    code = order_breakfast(page, site.base_url)
+    page.locator("#orders li a").first.click()  # the customer follows the order on its own page
+    page.locator("#connection[data-state='connected']").wait_for()
+
+    card = kitchen.locator(".kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
+    expect(card).to_be_visible(timeout=5_000)  # no reload: the staff socket said so
+    expect(kitchen.locator("#kitchen-status")).to_have_text(f"New orders: {code}")
+    kitchen.screenshot(path=str(screenshot_dir / "kitchen-queue.png"), full_page=True)
+    card.get_by_role("button", name="Ready").click()
+
+    expect(page.locator("#alerts .alert-ready_early")).to_contain_text(f"order {code} is ready early", timeout=10_000)
+    expect(page.locator(".order-detail .status")).to_have_text("Ready", timeout=10_000)
+    expect(page.locator(".timeline li.current")).to_have_text("Ready")
+    expect(kitchen.locator("[data-section='ready'] .kitchen-code", has_text=code)).to_be_visible(timeout=5_000)
+    page.screenshot(path=str(screenshot_dir / "order-page-with-alert-phone.png"), full_page=True)
+    staff.close()
+    customer.close()
+
+
+@pytest.mark.parametrize("pickup_soon", [90])
+def test_customer_reschedules_then_staff_cancel_with_a_reason_the_customer_is_told(browser, site):
+    staff = browser.new_context(viewport=STAFF_SCREEN, locale="en-US")
+    kitchen = staff.new_page()
+    staff_login(kitchen, site.base_url)
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    code = order_breakfast(page, site.base_url)
+    page.locator("#orders li a").first.click()
+    page.locator("#connection[data-state='connected']").wait_for()
+    later = page.locator("#pickup-at option").nth(1)  # the customer may still move it
+    page.select_option("#pickup-at", later.get_attribute("value"))
+    page.get_by_role("button", name="Change pickup time").click()
+    expect(page.locator("#order-message")).to_have_text("Pickup time changed.")
+    expect(page.locator(".pickup-when")).to_have_text(re.compile(later.inner_text()[:5] + "$"))
+
+    card = kitchen.locator(".kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
+    card.get_by_role("button", name="Cancel").click()
+    reason = kitchen.get_by_role("dialog").get_by_label("Reason (the customer sees it)")
+    expect(reason).to_be_focused()  # keyboard users type straight away
+    kitchen.keyboard.type("Out of congee, sorry.")
+    kitchen.keyboard.press("Enter")
+
+    expect(page.locator("#alerts .alert-cancelled")).to_contain_text(
+        f"Order {code} has been cancelled: Out of congee, sorry.", timeout=10_000
+    )
+    expect(page.locator(".order-detail .status")).to_have_text("Cancelled")
+    expect(page.locator("#order-changes")).to_be_hidden()
+    expect(card).to_be_hidden(timeout=5_000)  # gone from the kitchen screen
+    staff.close()
+    customer.close()
+
+
+def test_a_pickup_alert_missed_while_offline_shows_after_reconnecting(browser, site):
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    code = order_breakfast(page, site.base_url)
+    customer.set_offline(True)  # the phone goes into the underground on the way,
+    port = int(site.base_url.rsplit(":", 1)[1])
+    site.kill_web(port)  # and its connection drops (a restart of the web server cuts it here)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "offline", timeout=10_000)
+    site.start_web(port)
+
+    alert_logged = re.compile(rf"alert \d+ \(pickup, order {code}, push 1\) pushed")
+    for _ in range(60):
+        if alert_logged.search(site.logs(full=True)):
+            break
+        page.wait_for_timeout(500)
+    assert alert_logged.search(site.logs(full=True)), "the alert never fell due"
+    expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+    expect(page.locator("#alerts .alert")).to_have_count(0)  # nothing reached the phone
+
+    customer.set_offline(False)  # back above ground: the page reconnects at once
+    missed = page.locator("#alerts .alert-pickup.alert-replayed")
+    expect(missed).to_contain_text(f"Order {code} is ready", timeout=10_000)
+    expect(missed).to_contain_text("while you were away")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    customer.close()
+
+
+def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to_english(browser, site):
+    customer = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.get_by_role("button", name="下单并付款")).to_be_visible()
+    expect(page.locator(".menu")).to_contain_text("酸菜鸡肉粥")
+    code = order_breakfast(page, site.base_url)
+    expect(page.locator("#alerts .alert-pickup")).to_contain_text(f"订单 {code}", timeout=30_000)
+
+    page.get_by_label("语言").select_option("en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("button", name="Order and pay")).to_be_visible()
+    customer.close()

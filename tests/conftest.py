@@ -1,0 +1,134 @@
+"""Shared fixtures: a clean private Redis, the demo menu, customers with sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from io import StringIO
+from datetime import datetime, timedelta
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
+from django.utils import timezone
+
+from notifications.memberships import memberships
+from notifications.timers import alert_timers
+from orders.customers import SESSION_KEY
+from orders.models import MenuItem, Restaurant
+from tests.environment import private_redis
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts with an empty private Redis (never the machine's shared one)."""
+    client = redis.Redis.from_url(private_redis().url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def close_connections_of_async_tests(django_db_setup):
+    """Async tests reach the database from asgiref's worker thread; close its
+    connection at the end so the test database can be dropped (PostgreSQL)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
+@pytest.fixture(scope="session")
+def prepared_database(tmp_path_factory):
+    """Where the first process stack leaves its migrated database for the others to copy."""
+    return tmp_path_factory.mktemp("stack-template") / "db.sqlite3"
+
+
+@pytest.fixture(autouse=True)
+def forget_cached_restaurant():
+    """Each test's database starts empty; so does the process's copy of the rules."""
+    Restaurant.forget_current()
+
+
+@pytest.fixture(autouse=True)
+def stop_alert_timers():
+    yield
+    alert_timers.stop()
+    memberships.stop()
+
+
+@pytest.fixture
+def restaurant(db) -> Restaurant:
+    """The demo restaurant (open all day), taking orders a moment ahead, with room to spare;
+    the kitchen starts an order at its pickup time, so customers may change it until then."""
+    call_command("setup_demo", "--no-staff", stdout=StringIO())
+    restaurant = Restaurant.current()
+    restaurant.min_notice_minutes = 0
+    restaurant.preparation_minutes = 0
+    restaurant.slot_capacity = 1000
+    restaurant.save()
+    return restaurant
+
+
+@pytest.fixture
+def menu(restaurant) -> dict[str, MenuItem]:
+    items = list(MenuItem.objects.all())
+    return {"set": items[0], "congee": items[1], "hash_brown": items[2]}
+
+
+def new_customer_session() -> tuple[str, str]:
+    """A session as the ordering page would create it: (session key, customer id)."""
+    customer_id = f"test{timezone.now().timestamp():.6f}".replace(".", "")
+    session = SessionStore()
+    session[SESSION_KEY] = customer_id
+    session.create()
+    return session.session_key, customer_id
+
+
+async def customer_session() -> tuple[str, str]:
+    return await database_sync_to_async(new_customer_session)()
+
+
+def ws_headers(session_key: str | None, origin: str = "http://localhost") -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", b"localhost"), (b"origin", origin.encode())]
+    if session_key:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    return headers
+
+
+def customer_communicator(session_key: str | None, origin: str = "http://localhost") -> WebsocketCommunicator:
+    from pickup.asgi import application
+
+    return WebsocketCommunicator(application, "/ws/customer/", headers=ws_headers(session_key, origin))
+
+
+@contextlib.asynccontextmanager
+async def connected(session_key: str):
+    """A connected customer socket, past its session.ready greeting; always disconnected."""
+    communicator = customer_communicator(session_key)
+    connected_ok, _ = await communicator.connect()
+    assert connected_ok
+    try:
+        ready = await communicator.receive_json_from(timeout=5)
+        assert ready["type"] == "session.ready"
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+def pickup_in(seconds: float) -> datetime:
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def order_message(menu, *, pickup_at: datetime | str, quantity: int = 1, request_id: str = "r1") -> dict:
+    return {
+        "type": "order.place",
+        "request_id": request_id,
+        "items": [{"menu_item": menu["set"].pk, "quantity": quantity}],
+        "pickup_at": pickup_at if isinstance(pickup_at, str) else pickup_at.isoformat(),
+    }

@@ -1,0 +1,121 @@
+"""The pickup alert reaches every tab of the customer at the pickup time, and nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from django.utils import timezone
+
+from notifications.models import Alert
+from tests.conftest import connected, customer_session, order_message, pickup_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def place(socket, menu, seconds: float) -> dict:
+    await socket.send_json_to(order_message(menu, pickup_at=pickup_in(seconds)))
+    reply = await socket.receive_json_from(timeout=5)
+    assert reply["type"] == "order.accepted", reply
+    return reply["order"]
+
+
+async def test_alert_arrives_at_pickup_time_not_before(menu):
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 1.0)
+        due = timezone.datetime.fromisoformat(order["pickup_at"])
+        message = await socket.receive_json_from(timeout=5)
+        received = timezone.now()
+
+    assert message["type"] == "alert"
+    assert message["alert"]["message"] == f"Order {order['pickup_code']} is ready, please collect it at the counter."
+    assert message["alert"]["order_id"] == order["id"]
+    assert received >= due  # never early
+    alert = await Alert.objects.aget(pk=message["alert"]["id"])
+    assert alert.sent_at is not None and alert.sent_at >= due
+    assert alert.send_count == 1
+
+
+async def test_every_tab_of_the_customer_gets_the_alert_and_no_other_customer(menu):
+    session_key, _ = await customer_session()
+    other_key, _ = await customer_session()
+    async with connected(session_key) as tab1, connected(session_key) as tab2, connected(other_key) as stranger:
+        order = await place(tab1, menu, 1.0)
+        first = await tab1.receive_json_from(timeout=5)
+        second = await tab2.receive_json_from(timeout=5)
+        assert first["alert"]["id"] == second["alert"]["id"]
+        assert first["alert"]["order_id"] == order["id"]
+        assert await stranger.receive_nothing(timeout=1.0)
+
+
+async def test_alert_does_not_depend_on_the_placing_socket(menu):
+    session_key, _ = await customer_session()
+    async with connected(session_key) as placing:
+        order = await place(placing, menu, 1.5)
+    # The placing tab is gone; another tab of the same customer is open.
+    async with connected(session_key) as other_tab:
+        message = await other_tab.receive_json_from(timeout=5)
+    assert message["type"] == "alert"
+    assert message["alert"]["order_id"] == order["id"]
+
+
+async def test_idle_socket_longer_than_redis_timeouts_still_gets_its_alert(menu):
+    """redis-py 8's 5 s socket timeout must not close an idle customer socket (stack trap)."""
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 7.0)
+        started = time.monotonic()
+        message = await socket.receive_json_from(timeout=12)
+        idle = time.monotonic() - started
+    assert message["type"] == "alert"
+    assert message["alert"]["order_id"] == order["id"]
+    assert idle > 6
+
+
+async def test_unacknowledged_alert_is_replayed_on_connect_until_acknowledged(menu):
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 0.5)
+        alert = (await socket.receive_json_from(timeout=5))["alert"]
+    # Not acknowledged: the next tab is offered it again, marked as replayed.
+    async with connected(session_key) as socket:
+        replayed = await socket.receive_json_from(timeout=5)
+        assert replayed == {"type": "alert", "alert": alert, "replayed": True}
+        await socket.send_json_to({"type": "alert.ack", "alert_id": alert["id"], "request_id": "ack"})
+        assert await socket.receive_json_from(timeout=5) == {"type": "alert.acked", "request_id": "ack", "alert_id": alert["id"]}
+    async with connected(session_key) as socket:
+        assert await socket.receive_nothing(timeout=0.5)
+    assert order["id"] == alert["order_id"]
+
+
+async def test_customer_cannot_acknowledge_someone_elses_alert(menu):
+    owner_key, _ = await customer_session()
+    other_key, _ = await customer_session()
+    async with connected(owner_key) as socket:
+        await place(socket, menu, 0.3)
+        alert = (await socket.receive_json_from(timeout=5))["alert"]
+    async with connected(other_key) as socket:
+        await socket.send_json_to({"type": "alert.ack", "alert_id": alert["id"]})
+        reply = await socket.receive_json_from(timeout=5)
+    assert reply["type"] == "error" and reply["code"] == "alert_not_found"
+    assert (await Alert.objects.aget(pk=alert["id"])).acknowledged_at is None
+
+
+async def test_alert_timer_sends_once_even_when_armed_twice(menu):
+    from notifications.timers import alert_timers
+
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 0.8)
+        alert = await Alert.objects.aget(order_id=order["id"])
+        # A second web process (or a refill) arming the same alert must not double it.
+        alert_timers._handles.pop(alert.pk, None)
+        alert_timers.arm(alert.pk, alert.due_at)
+        alert_timers.arm(alert.pk, alert.due_at)
+        first = await socket.receive_json_from(timeout=5)
+        assert first["alert"]["id"] == alert.pk
+        assert await socket.receive_nothing(timeout=1.0)
+    await asyncio.sleep(0)
+    assert (await Alert.objects.aget(pk=alert.pk)).send_count == 1

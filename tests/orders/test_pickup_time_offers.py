@@ -1,0 +1,40 @@
+"""The page's pickup-time picker is fed only times that are valid and still have room."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from orders import pickup_times
+from orders.models import PickupSlot
+
+pytestmark = pytest.mark.django_db
+
+
+def test_offers_list_valid_times_with_room_in_the_restaurant_zone(client, restaurant):
+    restaurant.min_notice_minutes = 10
+    restaurant.slot_capacity = 3
+    restaurant.max_days_ahead = 1  # today and tomorrow: never empty, whatever the hour
+    restaurant.save()
+    first = pickup_times.offered_times(restaurant)[0]
+    PickupSlot.objects.create(start=first.start, taken=3)
+
+    response = client.get("/pickup-times/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["time_zone"] == "Asia/Shanghai"
+    values = [datetime.fromisoformat(time["value"]) for time in body["times"]]
+    assert first.start not in values  # full
+    assert all(value.utcoffset().total_seconds() == 8 * 3600 for value in values)
+    assert all(1 <= time["remaining"] <= 3 for time in body["times"])
+    assert body["times"][0]["label"] == values[0].strftime("%H:%M")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_the_ordering_page_offers_the_same_times_and_names_its_zone(client, menu):
+    page = client.get("/").content.decode()
+    offered = client.get("/pickup-times/").json()["times"]
+    assert f'<option value="{offered[0]["value"]}"' in page
+    assert "Asia/Shanghai" in page

@@ -1,0 +1,138 @@
+"""run_queue processes an order once, when its pickup time has come, and sends what is due."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from io import StringIO
+
+import pytest
+from channels.layers import get_channel_layer
+from django.core.management import call_command
+from django.db import connections
+
+from notifications.models import Alert
+from notifications.sender import customer_group
+from orders import kitchen_queue, services
+from orders.models import Order
+from tests.conftest import pickup_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def place(menu, seconds: float, customer_id: str = "customer-a") -> Order:
+    return services.place_order(customer_id=customer_id, lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(seconds))
+
+
+def run_queue_once() -> str:
+    out = StringIO()
+    try:
+        call_command("run_queue", "--once", stdout=out, stderr=out)
+    finally:
+        connections.close_all()  # this may be a worker thread of the test
+    return out.getvalue()
+
+
+def wait_until_due(*orders: Order) -> None:
+    latest = max(order.pickup_at for order in orders)
+    while pickup_in(0) < latest:
+        time.sleep(0.05)
+
+
+def test_run_queue_once_claims_only_due_orders(menu):
+    due = place(menu, 0.3)
+    later = place(menu, 3600)
+    wait_until_due(due)
+
+    run_queue_once()
+
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert due.status == Order.Status.READY and due.processed_at is not None
+    assert later.status == Order.Status.QUEUED and later.processed_at is None
+    assert [order_id for order_id, _ in kitchen_queue.entries()] == [later.pk]
+
+
+def test_a_second_pass_does_not_process_an_order_again(menu):
+    due = place(menu, 0.2)
+    wait_until_due(due)
+    run_queue_once()
+    processed_at = Order.objects.get(pk=due.pk).processed_at
+    # Even if the entry reappears (a rebuild race, a Redis failover), the database says no.
+    kitchen_queue.add(due.pk, due.pickup_at)
+    run_queue_once()
+    assert Order.objects.get(pk=due.pk).processed_at == processed_at
+    assert kitchen_queue.size() == 0
+
+
+def test_cancelled_order_is_skipped_not_made_ready(menu):
+    order = place(menu, 0.2)
+    kitchen_queue.add(order.pk, order.pickup_at)  # as if the cancel's removal was lost
+    services.change_status(order, Order.Status.CANCELLED)
+    wait_until_due(order)
+    run_queue_once()
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert not Alert.objects.filter(order=order, kind=Alert.Kind.PICKUP, sent_at__isnull=False).exists()
+
+
+async def test_run_queue_sends_the_alert_when_no_web_timer_did(menu):
+    from channels.db import database_sync_to_async
+
+    order = await database_sync_to_async(place)(menu, 0.3, "offline-web")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(customer_group("offline-web"), channel)
+    await asyncio.sleep(0.4)
+
+    await asyncio.to_thread(run_queue_once)
+
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    assert message["type"] == "pickup.alert"
+    assert message["alert"]["order_id"] == order.pk
+    alert = await Alert.objects.aget(order=order, kind=Alert.Kind.PICKUP)
+    assert alert.sent_at is not None and alert.send_count == 1
+
+
+def test_entry_claimed_by_a_crashed_worker_is_taken_again_after_its_lease(menu):
+    order = place(menu, 0.2)
+    wait_until_due(order)
+    now_ms = int(time.time() * 1000)
+    # A worker claims the entry with a short lease and dies before finishing.
+    assert kitchen_queue.claim_due(now_ms=now_ms, lease_ms=200, limit=10) == [(order.pk, kitchen_queue.score_of(order.pickup_at))]
+    run_queue_once()
+    assert Order.objects.get(pk=order.pk).processed_at is None  # lease still running: hands off
+    time.sleep(0.3)
+    run_queue_once()
+    assert Order.objects.get(pk=order.pk).status == Order.Status.READY
+
+
+def test_redis_loss_is_repaired_from_the_database(menu, clean_redis):
+    due = place(menu, 0.2)
+    later = place(menu, 3600)
+    wait_until_due(due)
+    clean_redis.flushdb()  # our private test Redis only
+
+    run_queue_once()
+
+    assert Order.objects.get(pk=due.pk).status == Order.Status.READY
+    assert Order.objects.get(pk=later.pk).status == Order.Status.QUEUED
+    assert kitchen_queue.entries() == [(later.pk, kitchen_queue.score_of(later.pickup_at))]
+
+
+def test_unacknowledged_alert_is_pushed_again_later(menu, settings):
+    settings.PICKUP_ALERT_RESEND_SECONDS = 1
+    order = place(menu, 0.2)
+    wait_until_due(order)
+    run_queue_once()
+    alert = Alert.objects.get(order=order)
+    assert alert.send_count == 1
+    run_queue_once()
+    assert Alert.objects.get(pk=alert.pk).send_count == 1  # not yet
+    time.sleep(1.1)
+    run_queue_once()
+    assert Alert.objects.get(pk=alert.pk).send_count == 2
+    Alert.objects.filter(pk=alert.pk).update(acknowledged_at=pickup_in(0))
+    time.sleep(2.1)
+    run_queue_once()
+    assert Alert.objects.get(pk=alert.pk).send_count == 2

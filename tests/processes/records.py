@@ -1,0 +1,113 @@
+"""What the stack's database, Redis and logs say happened, read from the test process.
+
+The database is read directly (``Stack.query``), so tests can poll it while
+the processes run; the logs are the processes' own words, one line per order
+made ready and one per alert push.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from pickup.testing import Stack
+
+_READY_LINE = re.compile(r"\(id (\d+)\): ready,")
+_FIRST_PUSH_LINE = re.compile(r"alert (\d+) \([a-z_]+, order \w+, push 1\) pushed via (\w+)")
+_RESTORED_LINE = re.compile(r"kitchen queue rebuilt from the database: (\d+) order\(s\) restored")
+
+
+def _marks(ids: list[int]) -> str:
+    return ",".join("?" * len(ids))
+
+
+# ------------------------------------------------------------------ database
+
+def order_states(stack: Stack, order_ids: list[int]) -> Counter:
+    """How many of these orders are in each status."""
+    rows = stack.query(f"SELECT status FROM orders_order WHERE id IN ({_marks(order_ids)})", order_ids)
+    return Counter(status for (status,) in rows)
+
+
+def processed_count(stack: Stack, order_ids: list[int], *, timeout: float = 20) -> int:
+    """How many of these orders run_queue has processed (``processed_at`` set)."""
+    sql = f"SELECT COUNT(*) FROM orders_order WHERE processed_at IS NOT NULL AND id IN ({_marks(order_ids)})"
+    return stack.query(sql, order_ids, timeout=timeout)[0][0]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    order_id: int
+    sent: bool
+    send_count: int
+    acknowledged: bool
+    claimed: bool  # a sender holds it and has not recorded a push
+
+
+def pickup_alerts(stack: Stack, order_ids: list[int]) -> dict[int, AlertRecord]:
+    """The pickup alerts owed for these orders, by alert id."""
+    rows = stack.query(
+        "SELECT id, order_id, sent_at IS NOT NULL, send_count, acknowledged_at IS NOT NULL, claim_token != '' "
+        f"FROM notifications_alert WHERE kind = 'pickup' AND order_id IN ({_marks(order_ids)})",
+        order_ids,
+    )
+    return {row[0]: AlertRecord(row[0], row[1], bool(row[2]), row[3], bool(row[4]), bool(row[5])) for row in rows}
+
+
+def all_sent(stack: Stack, order_ids: list[int]) -> bool:
+    return all(alert.sent for alert in pickup_alerts(stack, order_ids).values())
+
+
+def all_acknowledged(stack: Stack, order_ids: list[int]) -> bool:
+    return all(alert.acknowledged for alert in pickup_alerts(stack, order_ids).values())
+
+
+def alerts_held_by_a_sender(stack: Stack) -> set[int]:
+    """Alerts a sender has claimed and not yet recorded as pushed.
+
+    Meant for a frozen sender (crashes.kill_when): it gives up quickly.
+    """
+    rows = stack.query("SELECT id FROM notifications_alert WHERE claim_token != ''", timeout=0.01)
+    return {alert_id for (alert_id,) in rows}
+
+
+# ------------------------------------------------------------------ Redis
+
+def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
+    """How many members the kitchen queue and its claims set hold."""
+    client = stack.redis.client()
+    try:
+        prefix = stack.env["REDIS_KEY_PREFIX"]
+        return {"queued": client.zcard(prefix + "kitchen_queue"), "claimed": client.zcard(prefix + "kitchen_queue:claims")}
+    finally:
+        client.close()
+
+
+# ------------------------------------------------------------------ logs
+
+def _log_text(stack: Stack, name: str | None) -> str:
+    if name is None:
+        return stack.logs(full=True)
+    return (stack.log_dir / f"{name}.log").read_text(errors="replace")
+
+
+def ready_counts(stack: Stack, log: str | None = None) -> Counter:
+    """How many times the logs (all, or the one named like ``run_queue-0``) say each order id was made ready."""
+    return Counter(int(order_id) for order_id in _READY_LINE.findall(_log_text(stack, log)))
+
+
+def first_pushes(stack: Stack) -> Counter:
+    """How many times each alert id was pushed as its first push (``push 1 … pushed``), across every process."""
+    return Counter(int(alert_id) for alert_id, _via in _FIRST_PUSH_LINE.findall(stack.logs(full=True)))
+
+
+def first_push_senders(stack: Stack) -> Counter:
+    """Who pushed alerts first: ``timer`` (a web process) or ``run_queue``."""
+    return Counter(via for _alert_id, via in _FIRST_PUSH_LINE.findall(stack.logs(full=True)))
+
+
+def orders_restored(stack: Stack) -> list[int]:
+    """The counts of every 'kitchen queue rebuilt' line: orders Redis had lost."""
+    return [int(count) for count in _RESTORED_LINE.findall(stack.logs(full=True))]

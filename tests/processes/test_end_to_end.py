@@ -1,0 +1,67 @@
+"""The first slice end to end, through real daphne, run_queue and Redis processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+
+import pytest
+import websockets
+
+from tests.processes.clients import (
+    connect,
+    menu_item_id,
+    place_order,
+    session_cookie,
+    wait_until,
+)
+
+pytestmark = pytest.mark.processes
+
+
+async def test_order_alert_and_run_queue_through_real_processes(stack):
+    base = stack.start_web()
+    stack.start_run_queue("--interval", "0.5")
+    cookie = session_cookie(base)
+    item = menu_item_id(base)
+    socket = await connect(base, cookie)
+    second_tab = await connect(base, cookie)
+    try:
+        order = await place_order(socket, item, 1.5)
+        for tab in (socket, second_tab):
+            alert = json.loads(await asyncio.wait_for(tab.recv(), timeout=10))
+            assert alert["type"] == "alert", alert
+            assert alert["alert"]["pickup_code"] == order["pickup_code"]
+    finally:
+        await socket.close()
+        await second_tab.close()
+    deadline = time.monotonic() + 10
+    while "ready" not in stack.logs() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert f"order {order['pickup_code']} (id {order['id']}): ready" in stack.logs()
+
+
+async def test_daphne_refuses_frames_over_its_size_limit(stack):
+    base = stack.start_web()
+    socket = await connect(base, session_cookie(base))
+    await socket.send("x" * 70_000)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(socket.recv(), timeout=10)
+    # Autobahn fails the connection (1009 or a dropped TCP stream) before the
+    # application sees the frame; the server itself carries on.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    fresh = await connect(base, session_cookie(base))
+    await fresh.send(json.dumps({"type": "ping"}))
+    assert json.loads(await asyncio.wait_for(fresh.recv(), timeout=10))["type"] == "pong"
+    await fresh.close()
+
+
+async def test_run_queue_exits_cleanly_on_sigterm(stack):
+    worker = stack.start_run_queue("--interval", "0.2")
+    await wait_until(lambda: "pass:" in stack.logs(), 30, "run_queue to be in its loop")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
+    assert "run_queue stopped" in stack.logs()

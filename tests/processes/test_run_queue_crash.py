@@ -1,0 +1,91 @@
+"""kill -9 of run_queue, whatever it was holding, loses nothing and repeats nothing.
+
+Web timers are off here, so run_queue is the only sender and its death
+matters: claims it held in the database (alerts) and in Redis (kitchen-queue
+entries) run out with their lease and the next worker takes them over.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.processes.clients import Customer, session_cookie, session_key, wait_until
+from tests.processes.crashes import kill_when
+from tests.processes.orders_in_bulk import place_orders
+from tests.processes.records import (
+    alerts_held_by_a_sender,
+    all_acknowledged,
+    first_pushes,
+    kitchen_queue_keys,
+    order_states,
+    pickup_alerts,
+    processed_count,
+    ready_counts,
+)
+
+pytestmark = pytest.mark.processes
+
+CUSTOMERS = 3
+ORDERS = 300
+
+
+@pytest.fixture
+def stack_env():
+    return {
+        "PICKUP_WEB_TIMERS": "false",
+        # Short lease and resend, so taking over a dead worker's claims is quick.
+        "PICKUP_CLAIM_LEASE_SECONDS": "2",
+        "PICKUP_ALERT_RESEND_SECONDS": "1",
+        # Orders become the workers' business a second after their alerts, so
+        # the first worker dies among alerts with every order still waiting.
+        "PICKUP_KITCHEN_DELAY_MS": "1000",
+    }
+
+
+async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_nothing(stack):
+    base = stack.start_web()
+    cookies = [session_cookie(base) for _ in range(CUSTOMERS)]
+    customers = [Customer(base, cookie) for cookie in cookies]
+    for customer in customers:
+        await customer.connect()
+    order_ids = place_orders(stack, session_keys=[session_key(cookie) for cookie in cookies], count=ORDERS, due_in=3.0)
+    alerts = pickup_alerts(stack, order_ids)
+
+    # The first worker dies between claiming alerts and recording their push…
+    first = stack.start_run_queue("--interval", "0.2", "--batch", "20")
+    held_alerts = await kill_when(
+        first, lambda: alerts_held_by_a_sender(stack), timeout=30, what="while it holds alerts"
+    )
+    assert processed_count(stack, order_ids) == 0
+    # …the second between claiming kitchen-queue entries and finishing them.
+    second = stack.start_run_queue("--interval", "0.2", "--batch", "20")
+    held_orders = await kill_when(
+        second,
+        lambda: ready_counts(stack, "run_queue-1") and kitchen_queue_keys(stack)["claimed"],
+        timeout=60,
+        what="while it holds kitchen-queue entries",
+    )
+    assert held_alerts and held_orders
+
+    stack.start_run_queue("--interval", "0.2", "--batch", "20")
+    await wait_until(lambda: processed_count(stack, order_ids) == ORDERS, 60, "every order processed")
+    assert ready_counts(stack) == dict.fromkeys(order_ids, 1)  # across all three workers' logs
+    assert order_states(stack, order_ids) == {"ready": ORDERS}
+    assert kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}
+
+    for customer in customers:
+        await customer.wait_until_shown(ORDERS // CUSTOMERS, timeout=60)
+    await wait_until(lambda: all_acknowledged(stack, order_ids), 30, "every acknowledgement recorded")
+    shown = [alert_id for customer in customers for alert_id in customer.shown]
+    assert sorted(shown) == sorted(alerts)  # each customer saw exactly their alerts, once
+    # Every alert nobody died holding was pushed first exactly once. The dead
+    # worker may have pushed its held alerts without recording (or logging)
+    # it; the next worker pushes them again (once) unless a tab had already
+    # acknowledged the first push, and the client shows them once either way.
+    pushed_first = first_pushes(stack)
+    not_held = [alert_id for alert_id in alerts if alert_id not in held_alerts]
+    assert {alert_id: pushed_first[alert_id] for alert_id in not_held} == dict.fromkeys(not_held, 1)
+    assert all(pushed_first[alert_id] <= 1 for alert_id in held_alerts)
+    for customer in customers:
+        await customer.disconnect()
+

@@ -1,0 +1,59 @@
+"""Two run_queues and a web server's timers racing for 1,000 due orders: each
+order is processed once and each alert pushed first once, by construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.processes.clients import wait_until
+from tests.processes.orders_in_bulk import place_orders
+from tests.processes.records import (
+    first_push_senders,
+    first_pushes,
+    kitchen_queue_keys,
+    order_states,
+    pickup_alerts,
+    processed_count,
+    ready_counts,
+)
+
+pytestmark = pytest.mark.processes
+
+ORDERS = 1000
+
+
+@pytest.fixture
+def stack_env():
+    return {
+        # At the due time every sender tries at once: no head start for the timers.
+        "PICKUP_RUN_QUEUE_GRACE_MS": "0",
+        # The kitchen work comes 2 s later, when both workers are free of
+        # alerts, so they wake for the orders together and race for them.
+        "PICKUP_KITCHEN_DELAY_MS": "2000",
+        # Nobody acknowledges these alerts; no second push blurs the count.
+        "PICKUP_ALERT_RESEND_SECONDS": "600",
+    }
+
+
+async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exactly_once(stack):
+    workers = [stack.start_run_queue("--interval", "0.5", "--batch", "50") for _ in range(2)]
+    # Placing takes seconds; the orders fall due together after all are placed.
+    order_ids = place_orders(stack, count=ORDERS, due_in=10.0)
+    stack.start_web()  # arms a timer for every pending alert as it starts
+    assert processed_count(stack, order_ids) == 0, "placed too slowly: orders fell due before every sender was ready"
+
+    await wait_until(lambda: processed_count(stack, order_ids) == ORDERS, 90, "1,000 orders processed")
+    alerts = pickup_alerts(stack, order_ids)
+    await wait_until(lambda: all(alert.sent for alert in pickup_alerts(stack, order_ids).values()), 30, "every alert pushed")
+
+    counts = ready_counts(stack)
+    assert counts == dict.fromkeys(order_ids, 1)
+    assert order_states(stack, order_ids) == {"ready": ORDERS}
+    assert kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}
+    # Both workers really raced for the entries (and neither died doing it).
+    assert all(ready_counts(stack, f"run_queue-{n}") for n in range(len(workers)))
+    assert all(worker.poll() is None for worker in workers)
+
+    assert {alert.send_count for alert in pickup_alerts(stack, order_ids).values()} == {1}
+    assert first_pushes(stack) == dict.fromkeys(alerts, 1)
+    print("first pushes by sender:", dict(first_push_senders(stack)))

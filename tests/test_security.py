@@ -1,0 +1,102 @@
+"""Who may see and do what: origins, sessions, other customers' orders, the admin, deploy settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from orders import services
+from orders.customers import SESSION_KEY
+from tests.conftest import customer_communicator, customer_session, pickup_in
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_from_another_origin_is_refused():
+    session_key, _ = await customer_session()
+    communicator = customer_communicator(session_key, origin="https://evil.example")
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_without_a_session_is_told_why_and_closed():
+    communicator = customer_communicator(None)
+    connected, _ = await communicator.connect()
+    assert connected
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "error" and message["code"] == "no_session"
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_order_page_gives_a_customer_session_and_shows_the_menu(client, menu):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert client.session[SESSION_KEY]
+    assert "Pickled-cabbage chicken congee" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_sees_only_their_own_orders(client, menu):
+    client.get("/")
+    mine = services.place_order(customer_id=client.session[SESSION_KEY], lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(600))
+    theirs = services.place_order(customer_id="somebody-else", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(600))
+
+    assert client.get(reverse("orders:order_detail", args=[mine.pk])).status_code == 200
+    assert client.get(reverse("orders:order_detail", args=[theirs.pk])).status_code == 404
+    page = client.get("/").content.decode()
+    assert mine.pickup_code in page and theirs.pickup_code not in page
+
+
+@pytest.mark.django_db
+def test_admin_is_for_staff_only(client):
+    url = reverse("admin:orders_order_changelist")
+    assert client.get(url).status_code == 302  # to the login page
+    User.objects.create_user("customer", password="pw-123456789")
+    client.login(username="customer", password="pw-123456789")
+    assert client.get(url).status_code == 302
+    staff = User.objects.create_user("cook", password="pw-123456789", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_setlang_form_requires_csrf(menu):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/i18n/setlang/", {"language": "zh-hans"}).status_code == 403
+
+
+def deploy_check(**env: str) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "x7!q2-production-like-secret-key-with-enough-length-and-variety-9f3k",
+        "ALLOWED_HOSTS": "pickup.example.com",
+        **env,
+    }
+    command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_deploy_check_passes_with_production_settings():
+    result = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup")
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_deploy_check_warns_about_sqlite_in_production():
+    result = deploy_check(DATABASE_URL="sqlite:////tmp/pickup-deploy-check.sqlite3")
+    assert result.returncode != 0
+    assert "pickup.W001" in result.stderr + result.stdout
