@@ -1,0 +1,158 @@
+"""Alert lateness: from each alert's due time to its arrival on the customer's WebSocket.
+
+    .venv/bin/python -m bench.lateness                       # both shapes, both paths
+    .venv/bin/python -m bench.lateness --shape burst --path run_queue --customers 200 --alerts 200
+
+C customers connect; N orders are placed over their sockets, due evenly over
+W seconds (spread) or all at one instant (burst). "timers" is the normal
+system (web timers and run_queue both running, the claim decides); "run_queue"
+turns the web timers off (PICKUP_WEB_TIMERS=false), as after a web crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import websockets
+
+from bench.common import Profile, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
+
+
+class Customers:
+    def __init__(self, base_url: str, session_keys: list[str]):
+        self.base_url = base_url
+        self.session_keys = session_keys
+        self.sockets: list = []
+        self.received: dict[int, list[float]] = {}  # order id -> arrival times
+        self.due: dict[int, float] = {}
+        self.replies: dict[str, asyncio.Future] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    async def connect_all(self, concurrency: int = 100) -> None:
+        ws_url = self.base_url.replace("http://", "ws://") + "/ws/customer/"
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(key: str):
+            async with gate:
+                socket = await websockets.connect(
+                    ws_url, additional_headers={"Cookie": f"sessionid={key}", "Origin": self.base_url},
+                    max_queue=None, ping_interval=None,
+                )
+                await socket.recv()  # session.ready
+                return socket
+
+        self.sockets = list(await asyncio.gather(*(one(key) for key in self.session_keys)))
+        self.tasks = [asyncio.create_task(self.read(socket)) for socket in self.sockets]
+
+    async def read(self, socket) -> None:
+        try:
+            async for raw in socket:
+                arrived = time.time()
+                message = json.loads(raw)
+                if message["type"] == "alert":
+                    alert = message["alert"]
+                    self.received.setdefault(alert["order_id"], []).append(arrived)
+                    self.due.setdefault(alert["order_id"], datetime.fromisoformat(alert["due_at"]).timestamp())
+                    await socket.send(json.dumps({"type": "alert.ack", "alert_id": alert["id"]}))
+                elif message.get("request_id") in self.replies:
+                    self.replies.pop(message["request_id"]).set_result(message)
+        except websockets.ConnectionClosed:
+            pass
+
+    async def place(self, index: int, item: int, due: datetime) -> dict:
+        socket = self.sockets[index % len(self.sockets)]
+        request_id = f"p{index}"
+        reply = asyncio.get_running_loop().create_future()
+        self.replies[request_id] = reply
+        await socket.send(json.dumps({"type": "order.place", "request_id": request_id,
+                                      "items": [{"menu_item": item, "quantity": 1}], "pickup_at": due.isoformat()}))
+        message = await asyncio.wait_for(reply, 60)
+        if message["type"] != "order.accepted":
+            raise RuntimeError(message)
+        return message["order"]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(socket.close() for socket in self.sockets), return_exceptions=True)
+        for task in self.tasks:
+            task.cancel()
+
+
+async def measure(*, customers: int, alerts: int, shape: str, path: str, window: float, profile: bool = False) -> dict:
+    env = {"PICKUP_WEB_TIMERS": "true" if path == "timers" else "false"}
+    stack = start_stack(env)
+    try:
+        keys = create_sessions(stack, customers)
+        base = stack.start_web()
+        stack.start_run_queue()
+        item = int(stack.shell("from orders.models import MenuItem; print(MenuItem.objects.first().pk)").strip())
+        crowd = Customers(base, keys)
+        await crowd.connect_all()
+        # Leave enough time to place every order before the first falls due.
+        start = datetime.now(timezone.utc) + timedelta(seconds=8 + alerts / 100)
+        dues = [start + timedelta(seconds=(window * n / alerts) if shape == "spread" else 0) for n in range(alerts)]
+        gate = asyncio.Semaphore(50)
+
+        async def place(n):
+            async with gate:
+                return await crowd.place(n, item, dues[n])
+
+        orders = await asyncio.gather(*(place(n) for n in range(alerts)))
+        placed_by = datetime.now(timezone.utc)
+        if placed_by >= start:
+            raise RuntimeError("placing took longer than the margin; lower --alerts")
+        order_ids = {order["id"] for order in orders}
+        spy = None
+        if profile:
+            await asyncio.sleep(max(0.0, start.timestamp() - time.time() - 1))
+            pids = {"daphne": next(iter(stack.web.values())).pid, "run_queue": stack.workers[0].pid, "client": os.getpid()}
+            spy = Profile(f"{path}-{shape}", pids, seconds=window + 1.5)
+        deadline = dues[-1].timestamp() + 30
+        while len(crowd.received) < alerts and time.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3)  # room for duplicates to show
+        lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]
+        duplicates = sum(len(times) - 1 for times in crowd.received.values())
+        await crowd.close()
+        if spy is not None:
+            spy.finish()
+        return {
+            "shape": shape, "path": path, "customers": customers, "alerts": alerts, "window_s": window,
+            "lost": len(order_ids - set(crowd.received)), "duplicates": duplicates,
+            "early": sum(1 for value in lateness_ms if value < 0),
+            "lateness_ms": percentiles(lateness_ms),
+        }
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--alerts", type=int, default=1000)
+    parser.add_argument("--window", type=float, default=1.0, help="seconds the spread shape spreads over")
+    parser.add_argument("--shape", choices=["spread", "burst", "both"], default="both")
+    parser.add_argument("--path", choices=["timers", "run_queue", "both"], default="both")
+    parser.add_argument("--profile", action="store_true", help="sample daphne and run_queue with py-spy around the due time")
+    args = parser.parse_args()
+    raise_file_limit()
+    shapes = ["spread", "burst"] if args.shape == "both" else [args.shape]
+    paths = ["timers", "run_queue"] if args.path == "both" else [args.path]
+    runs = []
+    for path in paths:
+        for shape in shapes:
+            runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, shape=shape, path=path, window=args.window,
+                                             profile=args.profile)))
+    rows = [{"path": r["path"], "shape": r["shape"], "alerts": r["alerts"], **{k: r["lateness_ms"][k] for k in ("p50", "p90", "p99", "max")},
+             "lost": r["lost"], "dup": r["duplicates"], "early": r["early"]} for r in runs]
+    print_table("Alert lateness, due time → arrival on the customer's socket (ms)", rows,
+                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early"])
+    print(f"results: {write_results('lateness', {'runs': runs})}")
+
+
+if __name__ == "__main__":
+    main()
