@@ -98,9 +98,9 @@ def ready_counts(stack: Stack, log: str | None = None) -> Counter:
     return Counter(int(order_id) for order_id in _READY_LINE.findall(_log_text(stack, log)))
 
 
-def first_pushes(stack: Stack) -> Counter:
-    """How many times each alert id was pushed as its first push (``push 1 … pushed``), across every process."""
-    return Counter(int(alert_id) for alert_id, _via in _FIRST_PUSH_LINE.findall(stack.logs(full=True)))
+def first_pushes(stack: Stack, log: str | None = None) -> Counter:
+    """How many times the logs (all, or the one named) say each alert id was pushed as its first push (``push 1 … pushed``)."""
+    return Counter(int(alert_id) for alert_id, _via in _FIRST_PUSH_LINE.findall(_log_text(stack, log)))
 
 
 def first_push_senders(stack: Stack) -> Counter:

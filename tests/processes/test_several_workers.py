@@ -50,8 +50,15 @@ async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exac
     assert counts == dict.fromkeys(order_ids, 1)
     assert order_states(stack, order_ids) == {"ready": ORDERS}
     assert kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}
-    # Both workers really raced for the entries (and neither died doing it).
-    assert all(ready_counts(stack, f"run_queue-{n}") for n in range(len(workers)))
+    # Both workers really took part (and neither died doing it). Which work
+    # each wins is the race's to decide: a worker busy pushing alerts may find
+    # the other has made every order ready, so the two kinds are counted together.
+    won = {
+        n: sum(ready_counts(stack, f"run_queue-{n}").values()) + sum(first_pushes(stack, f"run_queue-{n}").values())
+        for n in range(len(workers))
+    }
+    print("orders made ready plus alerts pushed first, by worker:", won)
+    assert all(won.values()), won
     assert all(worker.poll() is None for worker in workers)
 
     assert {alert.send_count for alert in pickup_alerts(stack, order_ids).values()} == {1}
