@@ -8,10 +8,19 @@ each channel's capacity like ``group_send`` and saying which messages were
 refused for it. It leans on channels-redis 4.3 internals (connection(),
 _group_key(), _map_channel_keys_to_connection()), which is why that package
 is pinned; tests/notifications/test_layer.py checks it against the real layer.
+
+Receiving is one reader task per process: it moves messages from the
+process's Redis inbox into per-socket buffers, and each socket waits on its
+own buffer only (channels-redis makes every socket race for a receive lock
+and leaves the winner blocked on Redis). So members of a group whose sockets
+live in the sending process itself (the web process's timers pushing to its
+own customers) are handed their message straight into that buffer: no Redis
+round trip, and no shared inbox to overflow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict, deque
@@ -58,6 +67,56 @@ class PickupChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._taken: dict[str, deque] = defaultdict(deque)
+        self._reader: asyncio.Task | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
+
+    async def receive(self, channel):
+        """Wait for this socket's next message; the process's reader fills its buffer."""
+        if "!" not in channel:
+            return await super().receive(channel)
+        assert self.require_valid_channel_name(channel)
+        inbox = self.non_local_name(channel)
+        assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
+        self._start_reader(inbox)
+        buffer = self.receive_buffer[channel]
+        try:
+            message = await buffer.get()
+        except asyncio.CancelledError:
+            # The socket is going away; whatever still waits for it goes too.
+            if self.receive_buffer.get(channel) is buffer:
+                del self.receive_buffer[channel]
+            raise
+        if buffer.empty() and self.receive_buffer.get(channel) is buffer:
+            del self.receive_buffer[channel]  # a later message makes a new one
+        return message
+
+    def _start_reader(self, inbox: str) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reader is not None and not self._reader.done():
+            if self._reader_loop is loop:
+                return
+            if not self._reader_loop.is_closed():
+                raise RuntimeError("Two event loops are trying to receive() on one channel layer at once!")
+        self._reader_loop = loop
+        self._reader = loop.create_task(self._read_inbox(inbox))
+
+    async def _read_inbox(self, inbox: str) -> None:
+        while True:
+            try:
+                target, message = await self.receive_single(inbox)
+            except Exception as error:
+                if asyncio.current_task().cancelling():
+                    raise asyncio.CancelledError from error
+                # Redis down: the sockets stay open and local pushes go on.
+                logger.warning("reading the channel layer failed (%s); retrying in 1 s", error)
+                await asyncio.sleep(1)
+                continue
+            for channel in target if isinstance(target, list) else [target]:
+                self.receive_buffer[channel].put_nowait(message)
+
+    def _is_local(self, channel: str, loop: asyncio.AbstractEventLoop) -> bool:
+        """A socket of this process, receiving on this loop: hand it the message directly."""
+        return loop is self._reader_loop and channel.startswith(f"specific.{self.client_prefix}!")
 
     async def _brpop_with_clean(self, index, channel, timeout):
         """Receive like channels-redis, but fetch up to TAKE waiting messages per round trip.
@@ -70,20 +129,37 @@ class PickupChannelLayer(RedisChannelLayer):
         taken = self._taken[channel]
         if taken:
             return taken.popleft()
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # redis-py can swallow a cancellation during BZPOPMIN and return
+            # None; channels-redis would then block again, forever.
+            raise asyncio.CancelledError
         member = await super()._brpop_with_clean(index, channel, timeout)
         if member is not None:
             more = await self.connection(index).eval(_TAKE_MANY, 2, channel, self._backup_channel_name(channel), TAKE - 1)
             taken.extend(more[0::2])
         return member
+
     async def group_send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
         """Send each (group, message); False where a channel of that group was over capacity."""
         members = await self._group_members({group for group, _ in messages})
+        accepted = [True] * len(messages)
+        loop = asyncio.get_running_loop()
         deliveries: dict[int, list[tuple[int, str, bytes, int]]] = defaultdict(list)
         for position, (group, message) in enumerate(messages):
-            by_connection, payloads, capacities = self._map_channel_keys_to_connection(members[group], message)
+            elsewhere = []
+            for channel in members[group]:
+                if not self._is_local(channel, loop):
+                    elsewhere.append(channel)
+                elif self.receive_buffer[channel].full():  # a socket that stopped reading
+                    accepted[position] = False
+                else:
+                    self.receive_buffer[channel].put_nowait(dict(message))
+            if not elsewhere:
+                continue
+            by_connection, payloads, capacities = self._map_channel_keys_to_connection(elsewhere, message)
             for index, keys in by_connection.items():
                 deliveries[index].extend((position, key, payloads[key], capacities[key]) for key in keys)
-        accepted = [True] * len(messages)
         now = time.time()
         for index, entries in deliveries.items():
             connection = self.connection(index)

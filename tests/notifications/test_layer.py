@@ -43,3 +43,47 @@ async def test_group_send_many_refuses_past_capacity_and_says_which(settings):
     received = sorted([(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(3)])
     assert received == [0, 1, 2]
     await layer.flush()
+
+
+async def _receiving(layer: PickupChannelLayer, channel: str) -> asyncio.Task:
+    """Start a socket-like receive on ``channel``, as a consumer does, and let it begin."""
+    task = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0.05)
+    return task
+
+
+async def test_sockets_of_the_sending_process_are_handed_their_message_without_redis(settings, clean_redis):
+    here = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local")
+    elsewhere = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local")  # another daphne
+    local_tab, remote_tab = await here.new_channel(), await elsewhere.new_channel()
+    for channel in (local_tab, remote_tab):
+        await here.group_add("customer.carol", channel)
+    local_receive = await _receiving(here, local_tab)
+    # Stop this process reading its Redis inbox: only a direct hand-off can reach local_tab now.
+    here._reader.cancel()
+    await asyncio.gather(here._reader, return_exceptions=True)
+
+    assert await here.group_send_many([("customer.carol", {"type": "pickup.alert", "n": 7})]) == [True]
+
+    assert (await asyncio.wait_for(local_receive, 5))["n"] == 7
+    # The other process's socket was sent its copy through its Redis inbox.
+    assert clean_redis.zcard(f"pickup-test:localspecific.{elsewhere.client_prefix}!") == 1
+    assert (await asyncio.wait_for(elsewhere.receive(remote_tab), 5))["n"] == 7
+    await here.flush()
+
+
+async def test_a_local_socket_that_stopped_reading_refuses_past_capacity(settings):
+    layer = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local-full", capacity=3)
+    channel = await layer.new_channel()
+    await layer.group_add("customer.slow", channel)
+    first = await _receiving(layer, channel)
+
+    accepted = await layer.group_send_many([("customer.slow", {"type": "pickup.alert", "n": n}) for n in range(5)])
+
+    assert accepted == [True, True, True, False, False]
+    received = [(await asyncio.wait_for(first, 5))["n"]]
+    received += [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(2)]
+    assert received == [0, 1, 2]
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.3)
+    await layer.flush()
