@@ -87,6 +87,24 @@ def test_run_queue_starts_preparation_when_the_lead_time_comes(menu):
     assert timeline.start_preparations() == 0  # once
 
 
+def test_a_claimed_batch_is_made_ready_at_once_but_only_orders_still_waiting(menu):
+    waiting, preparing, cancelled, early = (place(menu) for _ in range(4))
+    Order.objects.filter(pk=preparing.pk).update(status=Order.Status.PREPARING)
+    services.cancel_order(customer_id="customer-a", order_id=cancelled.pk)
+    services.change_status(early, Order.Status.READY)  # staff: ready early
+
+    made_ready = timeline.make_ready([waiting.pk, preparing.pk, cancelled.pk, early.pk, 999_999])
+
+    assert made_ready == {waiting.pk: waiting.pickup_code, preparing.pk: preparing.pickup_code}
+    for order in (waiting, preparing):
+        order.refresh_from_db()
+        assert order.status == Order.Status.READY and order.processed_at is not None
+        assert order.ready_at == order.processed_at and timezone.is_aware(order.ready_at)
+    assert Order.objects.get(pk=cancelled.pk).status == Order.Status.CANCELLED
+    assert Order.objects.get(pk=early.pk).processed_at is None  # left to process_due_order
+    assert timeline.make_ready([waiting.pk, preparing.pk]) == {}  # once
+
+
 def test_uncollected_order_gets_one_reminder_then_is_marked_not_collected(menu, restaurant):
     order = place(menu, 3600)
     services.change_status(order, Order.Status.READY)

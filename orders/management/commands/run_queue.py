@@ -31,6 +31,9 @@ logger = logging.getLogger("pickup.run_queue")
 RETRY_DELAY_MS = 10_000
 # Sleep in slices this long so SIGTERM is honoured quickly.
 SLEEP_SLICE = 0.25
+# Orders claimed and made ready per transaction, between two alert sweeps:
+# a customer's alert never waits behind more than one slice of kitchen work.
+KITCHEN_SLICE = 100
 
 
 class Command(BaseCommand):
@@ -48,6 +51,8 @@ class Command(BaseCommand):
     def handle(self, *args, interval: float, once: bool, batch: int, rebuild_every: float, **options):
         self.stopping = False
         self.batch = max(1, batch)
+        # Kitchen work comes in slices, with the due alerts pushed in between.
+        self.kitchen_batch = min(self.batch, KITCHEN_SLICE)
         self.rebuild_every = rebuild_every
         self.last_rebuild = 0.0
         if not once:
@@ -86,7 +91,9 @@ class Command(BaseCommand):
         while not self.stopping:
             claimed = self.claim_batch()
             processed += len(claimed)
-            if len(claimed) < self.batch:
+            # Alerts that fell due during that batch go out before the next one.
+            alerts += self.push_due_alerts()
+            if len(claimed) < self.kitchen_batch:
                 break
         with transaction.atomic():
             timeline.handle_no_shows(limit=self.batch)
@@ -115,14 +122,19 @@ class Command(BaseCommand):
         # are out: its write transaction would hold up their claims otherwise.
         now_ms = int(time.time() * 1000) - settings.PICKUP_KITCHEN_DELAY_MS
         lease_ms = settings.PICKUP_CLAIM_LEASE_SECONDS * 1000
-        claimed = kitchen_queue.claim_due(now_ms=now_ms, lease_ms=lease_ms, limit=self.batch)
+        claimed = kitchen_queue.claim_due(now_ms=now_ms, lease_ms=lease_ms, limit=self.kitchen_batch)
         done, ready, lines = [], [], []
-        # One commit per batch; each order in a savepoint, so one failing
-        # order is pushed back without undoing the others. The log lines
-        # follow the commit, so they only ever tell what was stored.
+        # One commit per batch: the orders still waiting are made ready by
+        # one statement, the rest each in a savepoint, so one failing order
+        # is pushed back without undoing the others. The log lines follow
+        # the commit, so they only ever tell what was stored.
         with transaction.atomic():
+            made_ready = self.make_ready([order_id for order_id, _ in claimed])
             for order_id, pickup_ms in claimed:
-                outcome = self.handle_one(order_id, pickup_ms, now_ms)
+                if order_id in made_ready:
+                    outcome = (made_ready[order_id], "ready")
+                else:
+                    outcome = self.handle_one(order_id, pickup_ms, now_ms)
                 if outcome is None:
                     continue
                 code, what = outcome
@@ -136,6 +148,14 @@ class Command(BaseCommand):
         if ready:
             announce_to_staff(ready, "order.ready")
         return [order_id for order_id, _ in claimed]
+
+    def make_ready(self, order_ids: list[int]) -> dict[int, str]:
+        try:
+            with transaction.atomic():
+                return timeline.make_ready(order_ids)
+        except Exception:
+            logger.exception("making %d order(s) ready in one statement failed; one by one instead", len(order_ids))
+            return {}
 
     def handle_one(self, order_id: int, pickup_ms: int, now_ms: int) -> tuple[str, str] | None:
         """Process one due order: (pickup code, outcome), or None when it failed and was pushed back."""
