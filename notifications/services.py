@@ -96,17 +96,21 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500) -> lis
         push_again = Q(sent_at__isnull=False, resend_after__lte=now, send_count__lt=MAX_PUSHES)
         wanted = Q(sent_at=None, due_at__lte=now - grace) | push_again
     token = uuid.uuid4().hex
-    candidates = _claimable(now).filter(wanted).order_by("due_at").values_list("pk", flat=True)[:limit]
+    if alert_ids is not None and len(alert_ids) <= limit:
+        candidates = list(alert_ids)  # a timer's batch: nothing to choose
+    else:
+        candidates = list(_claimable(now).filter(wanted).order_by("due_at").values_list("pk", flat=True)[:limit])
     # The conditions are repeated on the UPDATE itself so that, under any
     # isolation level, a row another sender claimed meanwhile is not taken.
     won = (
         _claimable(now)
-        .filter(wanted, pk__in=list(candidates))
+        .filter(wanted, pk__in=candidates)
         .update(claim_token=token, claimed_until=now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS))
     )
     if not won:
         return []
-    return list(Alert.objects.filter(claim_token=token).select_related("order"))
+    # Read back by primary key: the token has no index of its own.
+    return list(Alert.objects.filter(pk__in=candidates, claim_token=token).select_related("order"))
 
 
 def alert_payload(alert: Alert) -> dict:
