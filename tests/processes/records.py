@@ -85,6 +85,15 @@ def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
         client.close()
 
 
+def kitchen_queue_claims(stack: Stack) -> set[int]:
+    """The order ids run_queue workers hold claimed and have not finished."""
+    client = stack.redis.client()
+    try:
+        return {int(member) for member in client.zrange(stack.env["REDIS_KEY_PREFIX"] + "kitchen_queue:claims", 0, -1)}
+    finally:
+        client.close()
+
+
 # ------------------------------------------------------------------ logs
 
 def _log_text(stack: Stack, name: str | None) -> str:
