@@ -31,7 +31,9 @@ def raise_file_limit(wanted: int = 65_536) -> None:
 
 
 def start_stack(env: dict[str, str] | None = None) -> Stack:
-    stack = Stack(env={"LOG_LEVEL": "WARNING", **(env or {})})
+    # Production settings (DEBUG off: no query recording), plain HTTP on loopback.
+    production = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING"}
+    stack = Stack(env={**production, **(env or {})})
     stack.prepare()
     return stack
 
