@@ -7,6 +7,7 @@ message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -53,6 +54,10 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
 
 
 class CustomerConsumer(JsonConsumer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ack_tasks: set[asyncio.Task] = set()
+
     async def connect(self):
         self.customer_id = customer_id_from_scope(self.scope)
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
@@ -77,6 +82,8 @@ class CustomerConsumer(JsonConsumer):
         return orders, alert_services.alerts_to_replay(self.customer_id)
 
     async def disconnect(self, code):
+        for task in self.ack_tasks:
+            task.cancel()
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
 
@@ -134,12 +141,26 @@ class CustomerConsumer(JsonConsumer):
             order = await database_sync_to_async(self._reschedule)(content)
             await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
         elif kind == "alert.ack":
-            await ack_batcher.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
-            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
+            # Answered from a task: the batcher holds an ack up to 20 ms, and
+            # the customer's next alert must not wait behind it.
+            task = asyncio.create_task(self.handle_ack(content, request_id))
+            self.ack_tasks.add(task)
+            task.add_done_callback(self.ack_tasks.discard)
         elif kind == "ping":
             await self.send_json({"type": "pong", "request_id": request_id})
         else:
             raise PickupError("unknown_type", _("Unknown message type."), field="type")
+
+    async def handle_ack(self, content: dict, request_id: str | None):
+        try:
+            await ack_batcher.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
+            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
+        except PickupError as error:
+            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
+        except Exception:
+            logger.exception("acknowledgement failed")
+            message = _("Something went wrong on our side; please try again.")
+            await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
     def _place(self, content: dict) -> dict:
         request = parse_order_request(content)

@@ -90,6 +90,19 @@ async def test_unacknowledged_alert_is_replayed_on_connect_until_acknowledged(me
     assert order["id"] == alert["order_id"]
 
 
+async def test_an_acknowledgement_being_written_does_not_hold_up_the_socket(menu):
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        await place(socket, menu, 0.3)
+        alert = (await socket.receive_json_from(timeout=5))["alert"]
+        await socket.send_json_to({"type": "alert.ack", "alert_id": alert["id"], "request_id": "ack"})
+        await socket.send_json_to({"type": "ping", "request_id": "ping"})
+        # The acknowledgement waits for its batch; the ping behind it does not.
+        assert await socket.receive_json_from(timeout=5) == {"type": "pong", "request_id": "ping"}
+        assert await socket.receive_json_from(timeout=5) == {"type": "alert.acked", "request_id": "ack", "alert_id": alert["id"]}
+    assert (await Alert.objects.aget(pk=alert["id"])).acknowledged_at is not None
+
+
 async def test_customer_cannot_acknowledge_someone_elses_alert(menu):
     owner_key, _ = await customer_session()
     other_key, _ = await customer_session()
