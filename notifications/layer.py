@@ -69,6 +69,7 @@ class PickupChannelLayer(RedisChannelLayer):
         self._taken: dict[str, deque] = defaultdict(deque)
         self._reader: asyncio.Task | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._own_channels = f"specific.{self.client_prefix}!"  # what new_channel() hands out here
 
     async def receive(self, channel):
         """Wait for this socket's next message; the process's reader fills its buffer."""
@@ -116,7 +117,7 @@ class PickupChannelLayer(RedisChannelLayer):
 
     def _is_local(self, channel: str, loop: asyncio.AbstractEventLoop) -> bool:
         """A socket of this process, receiving on this loop: hand it the message directly."""
-        return loop is self._reader_loop and channel.startswith(f"specific.{self.client_prefix}!")
+        return loop is self._reader_loop and channel.startswith(self._own_channels)
 
     async def _brpop_with_clean(self, index, channel, timeout):
         """Receive like channels-redis, but fetch up to TAKE waiting messages per round trip.

@@ -97,12 +97,17 @@ class CustomerConsumer(JsonConsumer):
             content = self.parse(text_data)
             request_id = content.get("request_id")
             await self.dispatch_message(content, request_id)
-        except PickupError as error:
+        except Exception as error:
+            await self.send_error(request_id, error)
+
+    async def send_error(self, request_id: str | None, error: Exception):
+        """Answer a failed request: its PickupError as it is, anything else as ours (and logged)."""
+        if isinstance(error, PickupError):
             await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
-        except Exception:
-            logger.exception("customer message failed")
-            message = _("Something went wrong on our side; please try again.")
-            await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
+            return
+        logger.error("customer message failed", exc_info=error)
+        message = _("Something went wrong on our side; please try again.")
+        await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
     @staticmethod
     def parse(text_data: str | None) -> dict:
@@ -155,12 +160,8 @@ class CustomerConsumer(JsonConsumer):
         try:
             await ack_batcher.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
             await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
-        except PickupError as error:
-            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
-        except Exception:
-            logger.exception("acknowledgement failed")
-            message = _("Something went wrong on our side; please try again.")
-            await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
+        except Exception as error:
+            await self.send_error(request_id, error)
 
     def _place(self, content: dict) -> dict:
         request = parse_order_request(content)
