@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from orders import kitchen_queue
 from pickup.testing import Stack
 
 _READY_LINE = re.compile(r"\(id (\d+)\): ready,")
@@ -75,23 +77,27 @@ def alerts_held_by_a_sender(stack: Stack) -> set[int]:
 
 # ------------------------------------------------------------------ Redis
 
-def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
-    """How many members the kitchen queue and its claims set hold."""
+@contextmanager
+def _kitchen_queue(stack: Stack):
+    """A client of the stack's Redis, and the full names of the kitchen queue and its claims set."""
     client = stack.redis.client()
+    prefix = stack.env["REDIS_KEY_PREFIX"]
     try:
-        prefix = stack.env["REDIS_KEY_PREFIX"]
-        return {"queued": client.zcard(prefix + "kitchen_queue"), "claimed": client.zcard(prefix + "kitchen_queue:claims")}
+        yield client, prefix + kitchen_queue.QUEUE, prefix + kitchen_queue.CLAIMS
     finally:
         client.close()
+
+
+def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
+    """How many members the kitchen queue and its claims set hold."""
+    with _kitchen_queue(stack) as (client, queue, claims):
+        return {"queued": client.zcard(queue), "claimed": client.zcard(claims)}
 
 
 def kitchen_queue_claims(stack: Stack) -> set[int]:
     """The order ids run_queue workers hold claimed and have not finished."""
-    client = stack.redis.client()
-    try:
-        return {int(member) for member in client.zrange(stack.env["REDIS_KEY_PREFIX"] + "kitchen_queue:claims", 0, -1)}
-    finally:
-        client.close()
+    with _kitchen_queue(stack) as (client, _queue, claims):
+        return {int(member) for member in client.zrange(claims, 0, -1)}
 
 
 # ------------------------------------------------------------------ logs
