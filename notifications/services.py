@@ -34,16 +34,22 @@ REPLAY_WINDOW = timedelta(hours=12)
 RETRY_REFUSED = timedelta(seconds=1)
 
 
-def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "", first: bool = False) -> Alert:
-    """Record that the customer is owed an alert, and arm this process's timer after commit.
+def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
+    """Record the first alert of ``kind`` for new orders, due at their pickup times; arm timers after commit."""
+    new_alerts = Alert.objects.bulk_create(
+        Alert(order=order, kind=kind, customer_id=order.customer_id, due_at=order.pickup_at) for order in orders
+    )
+    transaction.on_commit(lambda: _arm_timers(new_alerts))
+    return new_alerts
 
-    ``first`` says the order has no alert of this kind yet (a new order), which
-    saves the look-up; otherwise an existing one is rescheduled from scratch.
-    """
-    if first:
-        alert = Alert.objects.create(order=order, kind=kind, customer_id=order.customer_id, due_at=due_at, reason=reason[:200])
-        transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at))
-        return alert
+
+def _arm_timers(new_alerts: list[Alert]) -> None:
+    for alert in new_alerts:
+        timers.alert_timers.arm(alert.pk, alert.due_at)
+
+
+def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "") -> Alert:
+    """Record that the customer is owed an alert (rescheduled from scratch if it exists), and arm this process's timer after commit."""
     alert, _created = Alert.objects.update_or_create(
         order=order,
         kind=kind,

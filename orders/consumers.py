@@ -19,8 +19,8 @@ from django.db.models import prefetch_related_objects
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from notifications import acks
 from notifications import services as alert_services
-from notifications.acks import ack_batcher
 from notifications.memberships import memberships
 from notifications.sender import STAFF_GROUP, customer_group
 from notifications.timers import alert_timers
@@ -28,12 +28,33 @@ from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.parsing import parse_order_request, parse_pickup_time
 from orders.payloads import order_payload
+from pickup.batching import Batcher
 from pickup.errors import PickupError
 
 logger = logging.getLogger(__name__)
 
 # Sent in the close frame when the page's session is missing.
 CLOSE_NO_SESSION = 4401
+
+
+def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]:
+    """Place the orders of many sockets together; each gets its order's payload or its refusal."""
+    results = services.place_orders(new_orders)
+    placed = [result for result in results if not isinstance(result, PickupError)]
+    prefetch_related_objects(placed, selectors.LINES_WITH_ITEMS)
+    replies = []
+    for result in results:
+        if isinstance(result, PickupError):
+            replies.append(result)
+            continue
+        with translation.override(result.language):
+            replies.append(order_payload(result))
+    return replies
+
+
+# Orders arriving on any socket while others are being written join the next
+# write: one transaction for many customers (pickup/batching.py).
+order_placing = Batcher(database_sync_to_async(_place_many))
 
 
 class JsonConsumer(AsyncJsonWebsocketConsumer):
@@ -130,7 +151,10 @@ class CustomerConsumer(JsonConsumer):
     async def dispatch_message(self, content: dict, request_id: str | None):
         kind = content.get("type")
         if kind == "order.place":
-            order = await database_sync_to_async(self._place)(content)
+            request = parse_order_request(content)
+            order = await order_placing.submit(
+                services.NewOrder(self.customer_id, request.lines, request.pickup_at, self.language)
+            )
             await self.send_json(
                 {
                     "type": "order.accepted",
@@ -158,18 +182,10 @@ class CustomerConsumer(JsonConsumer):
 
     async def handle_ack(self, content: dict, request_id: str | None):
         try:
-            await ack_batcher.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
+            await acks.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
             await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
         except Exception as error:
             await self.send_error(request_id, error)
-
-    def _place(self, content: dict) -> dict:
-        request = parse_order_request(content)
-        order = services.place_order(
-            customer_id=self.customer_id, lines=request.lines, pickup_at=request.pickup_at, language=self.language
-        )
-        prefetch_related_objects([order], selectors.LINES_WITH_ITEMS)
-        return order_payload(order)
 
     def _cancel(self, content: dict) -> dict:
         order = services.cancel_order(customer_id=self.customer_id, order_id=content.get("order_id"))

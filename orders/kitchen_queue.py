@@ -69,7 +69,13 @@ def score_of(pickup_at: datetime) -> int:
 
 def add(order_id: int, pickup_at: datetime) -> None:
     """Queue an order, or move it to a new pickup time."""
-    _redis().zadd(_key(QUEUE), {str(order_id): score_of(pickup_at)})
+    add_many([(order_id, pickup_at)])
+
+
+def add_many(entries: list[tuple[int, datetime]]) -> None:
+    """Queue orders (id, pickup time) with one command."""
+    if entries:
+        _redis().zadd(_key(QUEUE), {str(order_id): score_of(pickup_at) for order_id, pickup_at in entries})
 
 
 def remove(order_id: int) -> None:

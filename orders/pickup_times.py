@@ -89,29 +89,34 @@ def check_pickup_time(restaurant: Restaurant, pickup_at: datetime, *, now: datet
 
 # ---------------------------------------------------------------- capacity
 
-_TAKE_PLACE_SQL = (
-    f"UPDATE {PickupSlot._meta.db_table} SET taken = taken + 1 "
-    "WHERE start = %s AND taken < %s RETURNING id, taken"
+_TAKE_PLACES_SQL = (
+    f"UPDATE {PickupSlot._meta.db_table} SET taken = taken + %s "
+    "WHERE start = %s AND taken + %s <= %s RETURNING id, taken"
 )
 
 
-def take_place(restaurant: Restaurant, slot: Slot) -> PickupSlot:
-    """Take one place in a slot, or refuse with slot_full. Call inside the order's transaction.
+def take_places(restaurant: Restaurant, slot: Slot, count: int = 1) -> PickupSlot:
+    """Take ``count`` places in a slot, or refuse with slot_full and take none.
 
-    The conditional UPDATE is the lock: concurrent orders for the last place
-    queue on the row and the database re-checks ``taken`` for each.
+    Call inside the order's transaction. The conditional UPDATE is the lock:
+    concurrent orders for the last places queue on the row and the database
+    re-checks ``taken`` for each.
     """
     start = connection.ops.adapt_datetimefield_value(slot.start)
     with connection.cursor() as cursor:
         for _attempt in range(2):
-            cursor.execute(_TAKE_PLACE_SQL, [start, restaurant.slot_capacity])
+            cursor.execute(_TAKE_PLACES_SQL, [count, start, count, restaurant.slot_capacity])
             row = cursor.fetchone()
             if row:
                 return PickupSlot(pk=row[0], start=slot.start, taken=row[1])
             _slot, created = PickupSlot.objects.get_or_create(start=slot.start)
-            if not created and restaurant.slot_capacity <= _slot.taken:
+            if not created and restaurant.slot_capacity < _slot.taken + count:
                 break
     raise PickupError("slot_full", _("That pickup time is fully booked; please choose another."), field="pickup_at")
+
+
+def take_place(restaurant: Restaurant, slot: Slot) -> PickupSlot:
+    return take_places(restaurant, slot, 1)
 
 
 def release_place(slot_id: int | None) -> None:

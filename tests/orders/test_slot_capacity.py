@@ -62,3 +62,21 @@ def test_customers_racing_for_the_last_places_never_overfill_the_slot(menu, rest
     assert PickupSlot.objects.get().taken == 5
     assert sorted(Order.objects.values_list("pickup_code", flat=True)) == [f"A00{n}" for n in range(1, 6)]
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_orders_placed_together_fill_a_slot_first_come_first_served(menu, restaurant):
+    restaurant.slot_capacity = 3
+    restaurant.save()
+    pickup_at = pickup_in(3600)
+    services.place_order(customer_id="early", lines=[(menu["set"].pk, 1)], pickup_at=pickup_at)
+    other_slot = pickup_in(7200)
+    batch = [services.NewOrder(f"c{n}", [(menu["set"].pk, 1)], pickup_at) for n in range(4)]
+    batch.append(services.NewOrder("elsewhere", [(menu["set"].pk, 1)], other_slot))
+
+    results = services.place_orders(batch)
+
+    placed = [getattr(result, "customer_id", None) for result in results]
+    assert placed == ["c0", "c1", None, None, "elsewhere"]
+    assert [result.code for result in results[2:4]] == ["slot_full", "slot_full"]
+    assert sorted(Order.objects.values_list("customer_id", flat=True)) == ["c0", "c1", "early", "elsewhere"]
+    assert sorted(PickupSlot.objects.values_list("taken", flat=True)) == [1, 3]
