@@ -15,7 +15,9 @@ own buffer only (channels-redis makes every socket race for a receive lock
 and leaves the winner blocked on Redis). So members of a group whose sockets
 live in the sending process itself (the web process's timers pushing to its
 own customers) are handed their message straight into that buffer: no Redis
-round trip, and no shared inbox to overflow.
+round trip, and no shared inbox to overflow. The layer remembers which of its
+own sockets joined which group, so this hand-off happens before Redis is even
+asked for the groups' other members.
 """
 
 from __future__ import annotations
@@ -70,6 +72,20 @@ class PickupChannelLayer(RedisChannelLayer):
         self._reader: asyncio.Task | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._own_channels = f"specific.{self.client_prefix}!"  # what new_channel() hands out here
+        self._local_groups: dict[str, set[str]] = defaultdict(set)  # group -> this process's sockets in it
+
+    async def group_add(self, group, channel):
+        await super().group_add(group, channel)
+        if channel.startswith(self._own_channels):
+            self._local_groups[group].add(channel)
+
+    async def group_discard(self, group, channel):
+        members = self._local_groups.get(group)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del self._local_groups[group]
+        await super().group_discard(group, channel)
 
     async def receive(self, channel):
         """Wait for this socket's next message; the process's reader fills its buffer."""
@@ -116,7 +132,7 @@ class PickupChannelLayer(RedisChannelLayer):
                 self.receive_buffer[channel].put_nowait(message)
 
     def _is_local(self, channel: str, loop: asyncio.AbstractEventLoop) -> bool:
-        """A socket of this process, receiving on this loop: hand it the message directly."""
+        """A socket of this process, receiving on this loop: group_send_many hands it its messages itself."""
         return loop is self._reader_loop and channel.startswith(self._own_channels)
 
     async def _brpop_with_clean(self, index, channel, timeout):
@@ -142,20 +158,25 @@ class PickupChannelLayer(RedisChannelLayer):
         return member
 
     async def group_send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
-        """Send each (group, message); False where a channel of that group was over capacity."""
-        members = await self._group_members({group for group, _ in messages})
+        """Send each (group, message); False where a channel of that group was over capacity.
+
+        Sent from the loop that reads this process's inbox (the web timers),
+        the process's own sockets get their messages at once, before Redis
+        is asked who else is in each group: their wait does not include it.
+        """
         accepted = [True] * len(messages)
         loop = asyncio.get_running_loop()
+        if loop is self._reader_loop:
+            for position, (group, message) in enumerate(messages):
+                for channel in self._local_groups.get(group, ()):
+                    if self.receive_buffer[channel].full():  # a socket that stopped reading
+                        accepted[position] = False
+                    else:
+                        self.receive_buffer[channel].put_nowait(dict(message))
+        members = await self._group_members({group for group, _ in messages})
         deliveries: dict[int, list[tuple[int, str, bytes, int]]] = defaultdict(list)
         for position, (group, message) in enumerate(messages):
-            elsewhere = []
-            for channel in members[group]:
-                if not self._is_local(channel, loop):
-                    elsewhere.append(channel)
-                elif self.receive_buffer[channel].full():  # a socket that stopped reading
-                    accepted[position] = False
-                else:
-                    self.receive_buffer[channel].put_nowait(dict(message))
+            elsewhere = [channel for channel in members[group] if not self._is_local(channel, loop)]
             if not elsewhere:
                 continue
             by_connection, payloads, capacities = self._map_channel_keys_to_connection(elsewhere, message)

@@ -87,3 +87,21 @@ async def test_a_local_socket_that_stopped_reading_refuses_past_capacity(setting
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.3)
     await layer.flush()
+
+
+async def test_local_sockets_are_reached_through_the_process_own_memberships(settings, clean_redis):
+    layer = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:own-groups")
+    tab, gone = await layer.new_channel(), await layer.new_channel()
+    for channel in (tab, gone):
+        await layer.group_add("customer.dave", channel)
+    await layer.group_discard("customer.dave", gone)
+    receiving = await _receiving(layer, tab)
+    # Redis forgets the group (a flush): the process still knows its own socket is in it.
+    clean_redis.delete(layer._group_key("customer.dave"))
+
+    assert await layer.group_send_many([("customer.dave", {"type": "pickup.alert", "n": 9})]) == [True]
+
+    assert (await asyncio.wait_for(receiving, 5))["n"] == 9
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(gone), 0.3)
+    await layer.flush()
