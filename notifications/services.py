@@ -77,7 +77,10 @@ def withdraw_alerts(order, *, kinds: list[str] | None = None, unsent_only: bool 
         alerts = alerts.filter(kind__in=kinds)
     if unsent_only:
         alerts = alerts.filter(sent_at=None)
-    return alerts.update(cancelled_at=timezone.now())
+    alert_ids = list(alerts.values_list("pk", flat=True))
+    # This process's timers may have claimed one already, to push at its due time.
+    transaction.on_commit(lambda: timers.alert_timers.disarm(alert_ids))
+    return Alert.objects.filter(pk__in=alert_ids, cancelled_at=None).update(cancelled_at=timezone.now())
 
 
 def _claimable(now: datetime):
@@ -86,16 +89,17 @@ def _claimable(now: datetime):
     )
 
 
-def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500) -> list[Alert]:
-    """Take ownership of alerts that are due now; returns those this caller won.
+def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead: timedelta = timedelta(0)) -> list[Alert]:
+    """Take ownership of alerts that are due; returns those this caller won.
 
-    With ``alert_ids`` (a timer firing) only first sends are claimed. Without,
+    With ``alert_ids`` (the web timers) only first sends are claimed, up to
+    ``ahead`` before they are due: the timer pushes at the due time. Without,
     it is run_queue's sweep: due alerts nobody sent, and sent alerts no tab has
     acknowledged whose time for another push has come.
     """
     now = timezone.now()
     if alert_ids is not None:
-        wanted = Q(sent_at=None, due_at__lte=now, pk__in=alert_ids)
+        wanted = Q(sent_at=None, due_at__lte=now + ahead, pk__in=alert_ids)
     else:
         # The sweep leaves fresh alerts to the web timers for a moment.
         grace = timedelta(milliseconds=settings.PICKUP_RUN_QUEUE_GRACE_MS)

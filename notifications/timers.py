@@ -6,8 +6,21 @@ only path: the alert is a database row, run_queue sends whatever a timer did
 not (web server down, timer lost), and on start the timers of pending alerts
 are armed again from the database.
 
-Timers that fall due together are delivered as one batch: one claim in the
-database, concurrent pushes, one settling write.
+Each alert goes through three steps, each batched with whatever else reached
+it meanwhile, one run of each step at a time:
+
+1. claim, ``PICKUP_TIMER_LOOKAHEAD_MS`` before the due time: one conditional
+   UPDATE for the batch (the claim that makes exactly one sender push first),
+   and the alert's message built, all on the database thread;
+2. push, at the due time: only the channel layer, no database;
+3. settle: the pushes written down, after the customers have them.
+
+So the database's time is spent before the due instant instead of on the
+customer's wait. An alert moved while claimed (``arm`` with another time)
+or withdrawn in this process (``disarm``) drops the prepared push; a move
+also resets the claim in the database. A withdrawal by another process in the
+last ``PICKUP_TIMER_LOOKAHEAD_MS`` before the due time does not stop the push
+(docs/delivery.md).
 """
 
 from __future__ import annotations
@@ -15,11 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from notifications.delivery import Pushes
+    from notifications.models import Alert
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +46,22 @@ logger = logging.getLogger(__name__)
 class AlertTimers:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Per alert id, the timer running for it (its claim's, then its push's) and its due time.
         self._handles: dict[int, tuple[asyncio.TimerHandle, datetime]] = {}
-        self._due: set[int] = set()
-        self._flush_scheduled = False
+        self._to_claim: dict[int, datetime] = {}
+        self._claiming: dict[int, datetime] = {}
+        self._to_push: list[tuple[Alert, tuple[str, dict]]] = []
+        self._unsettled: list[Pushes] = []
+        self._runs: dict[str, asyncio.Task] = {}
         self._refill_task: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     @property
     def armed(self) -> int:
         return len(self._handles)
+
+    @property
+    def lookahead(self) -> timedelta:
+        return timedelta(milliseconds=settings.PICKUP_TIMER_LOOKAHEAD_MS)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Bind to the server's event loop and re-arm pending alerts from the database."""
@@ -44,24 +70,29 @@ class AlertTimers:
         loop = loop or asyncio.get_running_loop()
         if self.loop is loop and not loop.is_closed():
             return
+        self._forget()
         self.loop = loop
-        self._handles.clear()
-        self._due.clear()
-        self._flush_scheduled = False
         self._refill_task = loop.create_task(self._refill_forever())
 
     def stop(self) -> None:
-        """Forget every timer (tests; a loop that is going away)."""
+        """Forget every timer (tests; a loop that is going away).
+
+        Alerts claimed but not pushed stay claimed until their lease runs
+        out; run_queue sends them then, as after a crash.
+        """
         for handle, _due_at in self._handles.values():
             handle.cancel()
-        self._handles.clear()
         if self.loop is not None and not self.loop.is_closed():
-            for task in [self._refill_task, *self._tasks]:
+            for task in [self._refill_task, *self._runs.values()]:
                 if task is not None:
                     task.cancel()
-        self._tasks.clear()
+        self._forget()
         self._refill_task = None
         self.loop = None
+
+    def _forget(self) -> None:
+        for state in (self._handles, self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs):
+            state.clear()
 
     def arm(self, alert_id: int, due_at: datetime) -> None:
         """Arm (or move) the timer of one alert; safe to call from any thread."""
@@ -72,55 +103,96 @@ class AlertTimers:
         # hook), and its context must not leak into the delivery task.
         loop.call_soon_threadsafe(self._arm, alert_id, due_at, context=contextvars.Context())
 
+    def disarm(self, alert_ids: list[int]) -> None:
+        """Drop the timers of withdrawn alerts, a push already prepared included; any thread."""
+        loop = self.loop
+        if alert_ids and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._disarm, alert_ids, context=contextvars.Context())
+
+    def _disarm(self, alert_ids: list[int]) -> None:
+        for alert_id in alert_ids:
+            current = self._handles.pop(alert_id, None)
+            if current is not None:
+                current[0].cancel()
+            self._to_claim.pop(alert_id, None)
+            self._claiming.pop(alert_id, None)
+
     def _arm(self, alert_id: int, due_at: datetime) -> None:
         current = self._handles.get(alert_id)
+        known = current[1] if current else self._to_claim.get(alert_id, self._claiming.get(alert_id))
+        if known == due_at:
+            return  # armed twice (a refill, a second web process's arm): one timer
         if current is not None:
-            if current[1] == due_at:
-                return
-            current[0].cancel()
-        delay = max(0.0, (due_at - timezone.now()).total_seconds())
-        handle = self.loop.call_later(delay, self._fire, alert_id, due_at)
-        self._handles[alert_id] = (handle, due_at)
+            current[0].cancel()  # moved: a push prepared for the old time is dropped too
+        self._to_claim.pop(alert_id, None)
+        self._claiming.pop(alert_id, None)
+        self._call_at(due_at - self.lookahead, alert_id, due_at, self._claim_soon, alert_id, due_at)
 
-    def _fire(self, alert_id: int, due_at: datetime) -> None:
-        # The loop's monotonic clock and the wall clock can disagree by a
-        # hair; never push before the due time.
-        early = (due_at - timezone.now()).total_seconds()
-        if early > 0:
-            self._handles[alert_id] = (self.loop.call_later(early, self._fire, alert_id, due_at), due_at)
+    def _call_at(self, when: datetime, alert_id: int, due_at: datetime, callback: Callable, *args) -> None:
+        delay = max(0.0, (when - timezone.now()).total_seconds())
+        self._handles[alert_id] = (self.loop.call_later(delay, callback, *args), due_at)
+
+    def _claim_soon(self, alert_id: int, due_at: datetime) -> None:
+        # The loop's monotonic clock and the wall clock can disagree by a hair.
+        if due_at - self.lookahead > timezone.now():
+            self._call_at(due_at - self.lookahead, alert_id, due_at, self._claim_soon, alert_id, due_at)
             return
         self._handles.pop(alert_id, None)
-        self._due.add(alert_id)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._spawn(self._deliver_while_due())
+        self._to_claim[alert_id] = due_at
+        self._run("claim", self._claim_while_wanted)
 
-    async def _deliver_while_due(self) -> None:
-        """One delivery at a time: alerts falling due while a batch is being
-        claimed and pushed wait for the next batch instead of each starting
-        its own database round trip, so a burst becomes a few large batches."""
-        try:
-            while self._due:
-                alert_ids, self._due = list(self._due), set()
-                await self._deliver(alert_ids)
-        finally:
-            self._flush_scheduled = False
-            if self._due:  # fell due during the last await of a cancelled run
-                self._flush_scheduled = True
-                self._spawn(self._deliver_while_due())
-
-    def _spawn(self, coroutine) -> None:
-        task = self.loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, alert_ids: list[int]) -> None:
+    async def _claim_while_wanted(self) -> None:
         from notifications import delivery
 
-        try:
-            await delivery.deliver_async(alert_ids=alert_ids)
-        except Exception:
-            logger.exception("timer delivery of alerts %s failed; run_queue will send them", alert_ids)
+        while self._to_claim:
+            self._claiming, self._to_claim = self._to_claim, {}
+            try:
+                claimed = await database_sync_to_async(delivery.claim_ahead)(list(self._claiming), self.lookahead)
+            except Exception:
+                logger.exception("claiming alerts %s failed; run_queue will send them", list(self._claiming))
+                claimed = []
+            for alert, message in claimed:
+                if self._claiming.get(alert.pk) == alert.due_at:  # else moved meanwhile: its new timer decides
+                    self._push_at_due(alert, message)
+            self._claiming = {}
+
+    def _push_at_due(self, alert: Alert, message: tuple[str, dict]) -> None:
+        if alert.due_at > timezone.now():  # never before the due time
+            self._call_at(alert.due_at, alert.pk, alert.due_at, self._push_at_due, alert, message)
+            return
+        self._handles.pop(alert.pk, None)
+        self._to_push.append((alert, message))
+        self._run("push", self._push_while_due)
+
+    async def _push_while_due(self) -> None:
+        from notifications import delivery
+
+        while self._to_push:
+            batch, self._to_push = self._to_push, []
+            try:
+                self._unsettled.append(await delivery.push_async(batch))
+            except Exception:
+                logger.exception("pushing alerts %s failed; run_queue will send them", [alert.pk for alert, _ in batch])
+                continue
+            self._run("settle", self._settle_while_unsettled)
+
+    async def _settle_while_unsettled(self) -> None:
+        from notifications import delivery
+
+        while self._unsettled:
+            batch, self._unsettled = self._unsettled, []
+            try:
+                await database_sync_to_async(delivery.settle)(batch, "timer")
+            except Exception:
+                # They stay claimed; once the lease runs out run_queue pushes
+                # them again, and the client shows each alert once.
+                logger.exception("could not record the timers' pushes; run_queue will push them again")
+
+    def _run(self, step: str, body: Callable) -> None:
+        """Start a step's run unless one is going: that run takes the new work too."""
+        running = self._runs.get(step)
+        if running is None or running.done():
+            self._runs[step] = self.loop.create_task(body())
 
     async def _refill_forever(self) -> None:
         from notifications.services import alerts_due_soon

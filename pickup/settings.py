@@ -188,6 +188,9 @@ PICKUP_RUN_QUEUE_GRACE_MS = env_int("PICKUP_RUN_QUEUE_GRACE_MS", 250 if PICKUP_W
 # Marking orders ready at their pickup time is not what the customer waits
 # for (the alert is); run_queue does it this much later, out of the alerts' way.
 PICKUP_KITCHEN_DELAY_MS = env_int("PICKUP_KITCHEN_DELAY_MS", max(1000, PICKUP_RUN_QUEUE_GRACE_MS) if PICKUP_WEB_TIMERS else 0, minimum=0)
+# Web timers claim an alert this long before it is due, so that at the due
+# time only the push is left (notifications/timers.py).
+PICKUP_TIMER_LOOKAHEAD_MS = env_int("PICKUP_TIMER_LOOKAHEAD_MS", 200, minimum=0)
 # Web processes arm in-memory timers for alerts due within this horizon.
 PICKUP_TIMER_HORIZON_SECONDS = env_int("PICKUP_TIMER_HORIZON_SECONDS", 120, minimum=10)
 

@@ -132,3 +132,87 @@ async def test_alert_timer_sends_once_even_when_armed_twice(menu):
         assert await socket.receive_nothing(timeout=1.0)
     await asyncio.sleep(0)
     assert (await Alert.objects.aget(pk=alert.pk)).send_count == 1
+
+
+async def _claimed_at(alert_id: int, until: float) -> float | None:
+    """When the alert's claim first shows in the database, polling until ``until`` (epoch seconds)."""
+    while time.time() < until:
+        if await Alert.objects.filter(pk=alert_id).exclude(claim_token="").aexists():
+            return time.time()
+        await asyncio.sleep(0.02)
+    return None
+
+
+async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, settings):
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 1.8)
+        due = timezone.datetime.fromisoformat(order["pickup_at"]).timestamp()
+        alert = await Alert.objects.aget(order_id=order["id"])
+        claimed = await _claimed_at(alert.pk, until=due)
+        message = await socket.receive_json_from(timeout=5)
+        received = time.time()
+
+    assert claimed is not None and claimed < due  # the database work was done before the due time
+    assert message["alert"]["id"] == alert.pk
+    assert received >= due  # the push waited for it
+    alert = await Alert.objects.aget(pk=alert.pk)
+    assert alert.send_count == 1 and alert.claim_token == ""
+
+
+async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(menu, settings):
+    from channels.db import database_sync_to_async
+    from django.db import transaction
+
+    from notifications import services
+
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 1.5)
+        old_due = timezone.datetime.fromisoformat(order["pickup_at"])
+        alert = await Alert.objects.aget(order_id=order["id"])
+        assert await _claimed_at(alert.pk, until=old_due.timestamp()) is not None
+        new_due = old_due + timezone.timedelta(seconds=1.5)
+
+        @database_sync_to_async
+        def move() -> None:
+            with transaction.atomic():
+                services.schedule_alert(order=alert.order, kind=Alert.Kind.PICKUP, due_at=new_due)
+
+        alert = await Alert.objects.select_related("order").aget(pk=alert.pk)
+        await move()
+        assert await socket.receive_nothing(timeout=max(0.0, old_due.timestamp() - time.time()) + 0.7)
+        message = await socket.receive_json_from(timeout=5)
+        received = timezone.now()
+
+    assert message["alert"]["id"] == alert.pk
+    assert timezone.datetime.fromisoformat(message["alert"]["due_at"]) == new_due
+    assert received >= new_due
+    assert (await Alert.objects.aget(pk=alert.pk)).send_count == 1
+
+
+async def test_an_alert_withdrawn_after_its_claim_is_not_pushed(menu, settings):
+    from channels.db import database_sync_to_async
+
+    from orders import services as order_services
+    from orders.models import Order
+
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        order = await place(socket, menu, 1.5)
+        due = timezone.datetime.fromisoformat(order["pickup_at"]).timestamp()
+        pickup_alert = await Alert.objects.aget(order_id=order["id"])
+        assert await _claimed_at(pickup_alert.pk, until=due) is not None
+        stored = await Order.objects.aget(pk=order["id"])
+        await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen closed")
+        kinds = []
+        while not await socket.receive_nothing(timeout=max(0.01, due + 0.7 - time.time())):
+            message = await socket.receive_json_from(timeout=5)
+            if message["type"] == "alert":
+                kinds.append(message["alert"]["kind"])
+
+    assert kinds == [Alert.Kind.CANCELLED]
+    assert (await Alert.objects.aget(pk=pickup_alert.pk)).send_count == 0
