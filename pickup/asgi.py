@@ -21,6 +21,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from notifications.memberships import memberships  # noqa: E402
 from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
+from pickup.gc_tuning import tune_for_latency  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -44,3 +45,4 @@ def _start_timers_with_daphne() -> None:
 
 
 _start_timers_with_daphne()
+tune_for_latency()

@@ -24,6 +24,7 @@ from notifications import delivery
 from notifications import services as alert_services
 from orders import kitchen_queue, selectors, timeline
 from orders.services import announce_to_staff
+from pickup.gc_tuning import tune_for_latency
 
 logger = logging.getLogger("pickup.run_queue")
 
@@ -58,6 +59,7 @@ class Command(BaseCommand):
         if not once:
             signal.signal(signal.SIGTERM, self.on_signal)
             signal.signal(signal.SIGINT, self.on_signal)
+            tune_for_latency()
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
             try:
