@@ -9,6 +9,7 @@ has fewer or more slots. Everything is compared in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
@@ -43,15 +44,21 @@ def opening_windows(restaurant: Restaurant, day: date) -> list[tuple[datetime, d
 
 
 def slots_of_day(restaurant: Restaurant, day: date) -> list[Slot]:
-    length = timedelta(minutes=restaurant.slot_minutes)
+    return list(_cut_into_slots(tuple(opening_windows(restaurant, day)), restaurant.slot_minutes))
+
+
+@lru_cache(maxsize=64)
+def _cut_into_slots(windows: tuple[tuple[datetime, datetime], ...], slot_minutes: int) -> tuple[Slot, ...]:
+    """Cached: every order placed checks its day's slots, a few hundred of them."""
+    length = timedelta(minutes=slot_minutes)
     slots = []
-    for opens, closes in opening_windows(restaurant, day):
+    for opens, closes in windows:
         start = opens.astimezone(UTC)
         closes = closes.astimezone(UTC)
         while start < closes:
             slots.append(Slot(start, min(start + length, closes)))
             start += length
-    return slots
+    return tuple(slots)
 
 
 def slot_at(restaurant: Restaurant, pickup_at: datetime) -> Slot | None:
