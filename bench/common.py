@@ -33,7 +33,7 @@ def raise_file_limit(wanted: int = 65_536) -> None:
 def start_stack(env: dict[str, str] | None = None) -> Stack:
     # Production settings (DEBUG off: no query recording), plain HTTP on loopback.
     production = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING"}
-    stack = Stack(env={**production, **(env or {})})
+    stack = Stack(env={**production, **(env or {})}, log_dir=os.environ.get("BENCH_LOG_DIR"))
     stack.prepare()
     return stack
 
