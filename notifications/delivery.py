@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
-
 from notifications import services
 from notifications.models import Alert
 from notifications.sender import send_to_groups, send_to_groups_sync

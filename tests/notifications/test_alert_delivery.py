@@ -6,9 +6,14 @@ import asyncio
 import time
 
 import pytest
+from channels.db import database_sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
+from notifications import services as alert_services
 from notifications.models import Alert
+from orders import services as order_services
+from orders.models import Order
 from tests.conftest import connected, customer_session, order_message, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,18 +148,23 @@ async def _claimed_at(alert_id: int, until: float) -> float | None:
     return None
 
 
+async def place_and_see_it_claimed(socket, menu, seconds: float):
+    """Place an order due in ``seconds``; (order, its alert, due time, when the web timer claimed it or None)."""
+    order = await place(socket, menu, seconds)
+    due = timezone.datetime.fromisoformat(order["pickup_at"])
+    alert = await Alert.objects.select_related("order").aget(order_id=order["id"])
+    return order, alert, due, await _claimed_at(alert.pk, until=due.timestamp())
+
+
 async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, settings):
     settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 1.8)
-        due = timezone.datetime.fromisoformat(order["pickup_at"]).timestamp()
-        alert = await Alert.objects.aget(order_id=order["id"])
-        claimed = await _claimed_at(alert.pk, until=due)
+        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.8)
         message = await socket.receive_json_from(timeout=5)
-        received = time.time()
+        received = timezone.now()
 
-    assert claimed is not None and claimed < due  # the database work was done before the due time
+    assert claimed is not None and claimed < due.timestamp()  # the database work was done before the due time
     assert message["alert"]["id"] == alert.pk
     assert received >= due  # the push waited for it
     alert = await Alert.objects.aget(pk=alert.pk)
@@ -162,26 +172,18 @@ async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, setting
 
 
 async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(menu, settings):
-    from channels.db import database_sync_to_async
-    from django.db import transaction
-
-    from notifications import services
-
     settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 1.5)
-        old_due = timezone.datetime.fromisoformat(order["pickup_at"])
-        alert = await Alert.objects.aget(order_id=order["id"])
-        assert await _claimed_at(alert.pk, until=old_due.timestamp()) is not None
+        _order, alert, old_due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        assert claimed is not None
         new_due = old_due + timezone.timedelta(seconds=1.5)
 
         @database_sync_to_async
         def move() -> None:
             with transaction.atomic():
-                services.schedule_alert(order=alert.order, kind=Alert.Kind.PICKUP, due_at=new_due)
+                alert_services.schedule_alert(order=alert.order, kind=Alert.Kind.PICKUP, due_at=new_due)
 
-        alert = await Alert.objects.select_related("order").aget(pk=alert.pk)
         await move()
         assert await socket.receive_nothing(timeout=max(0.0, old_due.timestamp() - time.time()) + 0.7)
         message = await socket.receive_json_from(timeout=5)
@@ -194,22 +196,15 @@ async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(men
 
 
 async def test_an_alert_withdrawn_after_its_claim_is_not_pushed(menu, settings):
-    from channels.db import database_sync_to_async
-
-    from orders import services as order_services
-    from orders.models import Order
-
     settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 1.5)
-        due = timezone.datetime.fromisoformat(order["pickup_at"]).timestamp()
-        pickup_alert = await Alert.objects.aget(order_id=order["id"])
-        assert await _claimed_at(pickup_alert.pk, until=due) is not None
+        order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        assert claimed is not None
         stored = await Order.objects.aget(pk=order["id"])
         await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen closed")
         kinds = []
-        while not await socket.receive_nothing(timeout=max(0.01, due + 0.7 - time.time())):
+        while not await socket.receive_nothing(timeout=max(0.01, due.timestamp() + 0.7 - time.time())):
             message = await socket.receive_json_from(timeout=5)
             if message["type"] == "alert":
                 kinds.append(message["alert"]["kind"])
