@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from orders import kitchen_queue
 from pickup.testing import Stack
+from tests.processes.clients import wait_until
 
 _READY_LINE = re.compile(r"\(id (\d+)\): ready,")
 _FIRST_PUSH_LINE = re.compile(r"alert (\d+) \([a-z_]+, order \w+, push 1\) pushed via (\w+)")
@@ -116,6 +117,15 @@ def ready_counts(stack: Stack, log: str | None = None) -> Counter:
 def first_pushes(stack: Stack, log: str | None = None) -> Counter:
     """How many times the logs (all, or the one named) say each alert id was pushed as its first push (``push 1 … pushed``)."""
     return Counter(int(alert_id) for alert_id, _via in _FIRST_PUSH_LINE.findall(_log_text(stack, log)))
+
+
+async def logged_first_pushes(stack: Stack, alert_ids, log: str | None = None, timeout: float = 10) -> Counter:
+    """first_pushes, once each of ``alert_ids`` has its line. A sender logs a
+    push after recording it, so the database may say "sent" or "acknowledged"
+    a moment before the log does."""
+    wanted = set(alert_ids)
+    await wait_until(lambda: wanted <= set(first_pushes(stack, log)), timeout, "every first push to be logged")
+    return first_pushes(stack, log)
 
 
 def first_push_senders(stack: Stack) -> Counter:

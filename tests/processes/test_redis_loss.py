@@ -16,8 +16,8 @@ from tests.processes.crashes import freeze_when
 from tests.processes.orders_in_bulk import place_orders
 from tests.processes.records import (
     all_acknowledged,
-    first_pushes,
     kitchen_queue_keys,
+    logged_first_pushes,
     order_states,
     orders_restored,
     pickup_alerts,
@@ -63,7 +63,8 @@ async def test_redis_losing_its_memory_mid_run_skips_no_order_and_repeats_none(s
     await customer.wait_until_shown(200, timeout=60)
     await wait_until(lambda: all_acknowledged(stack, order_ids), 20, "every acknowledgement recorded")
     assert sorted(customer.shown) == sorted(owed)
-    assert {alert_id: first_pushes(stack)[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
+    pushed_first = await logged_first_pushes(stack, owed)
+    assert {alert_id: pushed_first[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
     await customer.disconnect()
 
 

@@ -14,7 +14,7 @@ from tests.processes.records import (
     all_acknowledged,
     all_sent,
     first_push_senders,
-    first_pushes,
+    logged_first_pushes,
     pickup_alerts,
     processed_count,
     ready_counts,
@@ -49,9 +49,8 @@ async def test_alerts_due_while_their_web_server_is_dead_reach_open_tabs_through
     assert sorted(watching.shown) == sorted(owed)
     assert watching.replayed == set()  # pushed live at their time, not found later
     print("lateness after the kill (s):", [round(late, 3) for late in watching.lateness()])
-    # A sender logs its pushes after recording them: the tab may be quicker than the log.
-    await wait_until(lambda: sum(first_push_senders(stack).values()) >= 5, 10, "the pushes to be logged")
-    assert {alert_id: first_pushes(stack)[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
+    pushed_first = await logged_first_pushes(stack, owed)
+    assert {alert_id: pushed_first[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
     assert first_push_senders(stack) == {"run_queue": 5}
     await wait_until(lambda: all_acknowledged(stack, order_ids), 10, "the tab's acknowledgements to be recorded")
     await watching.disconnect()
@@ -77,7 +76,8 @@ async def test_alerts_due_while_the_only_web_server_is_dead_are_shown_once_when_
     assert sorted(customer.shown) == sorted(owed)
     assert customer.replayed == owed  # offered again on reconnect, since nobody had acknowledged them
     assert customer.reconnects >= 1
-    assert {alert_id: first_pushes(stack)[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
+    pushed_first = await logged_first_pushes(stack, owed)
+    assert {alert_id: pushed_first[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
     await wait_until(lambda: processed_count(stack, order_ids) == 5, 10, "run_queue to make the orders ready")
     assert ready_counts(stack) == dict.fromkeys(order_ids, 1)
     await customer.disconnect()
