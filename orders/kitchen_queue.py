@@ -54,6 +54,20 @@ return added
 """
 
 
+# Drops the claims whose lease still ends when the caller's does (theirs).
+_FINISH_OWN = """
+local dropped = 0
+for i = 2, #ARGV do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+
+
 def _key(name: str) -> str:
     return settings.REDIS_KEY_PREFIX + name
 
@@ -93,15 +107,16 @@ def claim_due(*, now_ms: int, lease_ms: int, limit: int) -> list[tuple[int, int]
     return [(int(flat[i]), int(float(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
 
-def finish(order_ids: list[int]) -> None:
-    """Drop the claims of entries this worker has handled."""
+def finish(order_ids: list[int], *, lease_end_ms: int) -> int:
+    """Drop the claims of entries this worker has handled; returns how many were still its own.
+
+    ``lease_end_ms`` is the claim's (``now_ms + lease_ms`` of ``claim_due``).
+    A worker that stalled past its lease may find the entry claimed again by
+    another worker, still at work on it: that claim is left alone.
+    """
     if not order_ids:
-        return
-    members = [str(order_id) for order_id in order_ids]
-    pipe = _redis().pipeline()
-    pipe.zrem(_key(CLAIMS), *members)
-    pipe.hdel(_key(SCORES), *members)
-    pipe.execute()
+        return 0
+    return _redis().eval(_FINISH_OWN, 2, _key(CLAIMS), _key(SCORES), lease_end_ms, *map(str, order_ids))
 
 
 def postpone(order_id: int, until_ms: int) -> None:

@@ -136,3 +136,16 @@ def test_unacknowledged_alert_is_pushed_again_later(menu, settings):
     time.sleep(2.1)
     run_queue_once()
     assert Alert.objects.get(pk=alert.pk).send_count == 2
+
+
+def test_a_worker_finishing_after_its_lease_leaves_the_new_claim_alone(menu):
+    order = place(menu, 0.2)
+    wait_until_due(order)
+    stalled_at = int(time.time() * 1000)
+    assert kitchen_queue.claim_due(now_ms=stalled_at, lease_ms=100, limit=10)  # a worker that then stalls
+    time.sleep(0.2)
+    taken_over_at = int(time.time() * 1000)
+    assert kitchen_queue.claim_due(now_ms=taken_over_at, lease_ms=30_000, limit=10)  # another takes it over
+
+    assert kitchen_queue.finish([order.pk], lease_end_ms=stalled_at + 100) == 0  # the stalled one wakes up
+    assert kitchen_queue.finish([order.pk], lease_end_ms=taken_over_at + 30_000) == 1

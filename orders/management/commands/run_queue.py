@@ -146,7 +146,7 @@ class Command(BaseCommand):
                     ready.append(order_id)
         for line in lines:
             logger.info("order %s (id %s): %s, %d ms after its pickup time", *line)
-        kitchen_queue.finish(done)
+        kitchen_queue.finish(done, lease_end_ms=now_ms + lease_ms)
         if ready:
             announce_to_staff(ready, "order.ready")
         return [order_id for order_id, _ in claimed]
