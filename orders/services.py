@@ -22,7 +22,7 @@ from notifications import services as alerts
 from notifications.models import Alert
 from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import kitchen_queue, payments, pickup_times
-from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, Restaurant
+from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, PickupSlot, Restaurant
 from orders.payloads import order_payload
 from pickup.errors import PickupError
 
@@ -146,7 +146,9 @@ def place_orders(new_orders: list[NewOrder]) -> list[Order | PickupError]:
 
     with transaction.atomic():
         placed = []  # (index, slot row, priced lines)
-        for wanting in by_slot.values():
+        # Rows are locked in one order (slots by time, then each day's code
+        # counter), so concurrent batches of two web processes cannot deadlock.
+        for _start, wanting in sorted(by_slot.items()):
             slot = wanting[0][1]
             try:
                 taken = pickup_times.take_places(restaurant, slot, len(wanting))
@@ -169,7 +171,9 @@ def place_orders(new_orders: list[NewOrder]) -> list[Order | PickupError]:
     return results
 
 
-def _store_orders(restaurant: Restaurant, placed: list[tuple[NewOrder, object, list]]) -> list[Order]:
+def _store_orders(
+    restaurant: Restaurant, placed: list[tuple[NewOrder, PickupSlot, list[tuple[MenuItem, int]]]]
+) -> list[Order]:
     """Write orders whose places are taken: codes, rows, lines, alerts; queue them after commit."""
     if not placed:
         return []
@@ -177,7 +181,7 @@ def _store_orders(restaurant: Restaurant, placed: list[tuple[NewOrder, object, l
     for position, (new, _slot, _priced) in enumerate(placed):
         by_day[pickup_day(new.pickup_at)].append(position)
     codes: dict[int, tuple[date, str]] = {}
-    for day, positions in by_day.items():
+    for day, positions in sorted(by_day.items()):
         for position, code in zip(positions, next_pickup_codes(day, len(positions)), strict=True):
             codes[position] = (day, code)
     orders = []
