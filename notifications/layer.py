@@ -69,6 +69,7 @@ class PickupChannelLayer(RedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._taken: dict[str, deque] = defaultdict(deque)
+        self._uncleaned: dict[str, int] = defaultdict(int)
         self._reader: asyncio.Task | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._own_channels = f"specific.{self.client_prefix}!"  # what new_channel() hands out here
@@ -156,6 +157,20 @@ class PickupChannelLayer(RedisChannelLayer):
             more = await self.connection(index).eval(_TAKE_MANY, 2, channel, self._backup_channel_name(channel), TAKE - 1)
             taken.extend(more[0::2])
         return member
+
+    async def _clean_receive_backup(self, index, channel):
+        """Drop received messages from the backup queue, a fetched batch at a time.
+
+        channels-redis spends one round trip per received message on this,
+        and the next receive waits for it. Messages still waiting in this
+        process's batch are cleaned with the batch's last one; the backup is
+        only read back (by the next fetch) once the whole batch is cleaned.
+        """
+        self._uncleaned[channel] += 1
+        if self._taken[channel]:
+            return
+        count, self._uncleaned[channel] = self._uncleaned[channel], 0
+        await self.connection(index).zpopmin(self._backup_channel_name(channel), count)
 
     async def group_send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
         """Send each (group, message); False where a channel of that group was over capacity.

@@ -105,3 +105,21 @@ async def test_local_sockets_are_reached_through_the_process_own_memberships(set
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive(gone), 0.3)
     await layer.flush()
+
+
+async def test_a_fetched_batch_is_cleaned_from_the_backup_queue_once_received(settings, clean_redis):
+    sender = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:backup")
+    receiver = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:backup")  # another daphne
+    tab = await receiver.new_channel()
+    await sender.group_add("customer.erin", tab)
+    assert await sender.group_send_many([("customer.erin", {"type": "pickup.alert", "n": n}) for n in range(5)]) == [True] * 5
+
+    received = sorted([(await asyncio.wait_for(receiver.receive(tab), 5))["n"] for _ in range(5)])
+    await asyncio.sleep(0.1)  # the last cleaner runs after the last message is handed over
+
+    assert received == [0, 1, 2, 3, 4]
+    inbox = f"pickup-test:backupspecific.{receiver.client_prefix}!"
+    assert clean_redis.zcard(receiver._backup_channel_name(inbox)) == 0
+    with pytest.raises(asyncio.TimeoutError):  # nothing comes back from the backup
+        await asyncio.wait_for(receiver.receive(tab), 0.5)
+    await sender.flush()
