@@ -14,6 +14,24 @@ pytestmark = pytest.mark.browser
 STAFF_SCREEN = {"width": 1280, "height": 800}
 
 
+def kitchen_screen(browser, site):
+    """A staff member's browser, logged in on the live kitchen screen: (context, page)."""
+    staff = browser.new_context(viewport=STAFF_SCREEN, locale="en-US")
+    kitchen = staff.new_page()
+    staff_login(kitchen, site.base_url)
+    return staff, kitchen
+
+
+def customer_following_a_new_order(browser, site):
+    """A customer's phone that has ordered breakfast and follows the order on its own page: (context, page, code)."""
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    code = order_breakfast(page, site.base_url)
+    page.locator("#orders li a").first.click()
+    page.locator("#connection[data-state='connected']").wait_for()
+    return customer, page, code
+
+
 def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, site, screenshot_dir):
     customer = browser.new_context(viewport=PHONE, locale="en-US")
     page = customer.new_page()
@@ -39,15 +57,8 @@ def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, s
 @pytest.mark.parametrize("pickup_soon", [90])  # time for staff to act before the pickup time
 def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(browser, site, screenshot_dir):
     seed_kitchen(site)
-    staff = browser.new_context(viewport=STAFF_SCREEN, locale="en-US")
-    kitchen = staff.new_page()
-    staff_login(kitchen, site.base_url)
-
-    customer = browser.new_context(viewport=PHONE, locale="en-US")
-    page = customer.new_page()
-    code = order_breakfast(page, site.base_url)
-    page.locator("#orders li a").first.click()  # the customer follows the order on its own page
-    page.locator("#connection[data-state='connected']").wait_for()
+    staff, kitchen = kitchen_screen(browser, site)
+    customer, page, code = customer_following_a_new_order(browser, site)
 
     card = kitchen.locator(".kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
     expect(card).to_be_visible(timeout=5_000)  # no reload: the staff socket said so
@@ -66,14 +77,8 @@ def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(bro
 
 @pytest.mark.parametrize("pickup_soon", [90])
 def test_customer_reschedules_then_staff_cancel_with_a_reason_the_customer_is_told(browser, site):
-    staff = browser.new_context(viewport=STAFF_SCREEN, locale="en-US")
-    kitchen = staff.new_page()
-    staff_login(kitchen, site.base_url)
-    customer = browser.new_context(viewport=PHONE, locale="en-US")
-    page = customer.new_page()
-    code = order_breakfast(page, site.base_url)
-    page.locator("#orders li a").first.click()
-    page.locator("#connection[data-state='connected']").wait_for()
+    staff, kitchen = kitchen_screen(browser, site)
+    customer, page, code = customer_following_a_new_order(browser, site)
     later = page.locator("#pickup-at option").nth(1)  # the customer may still move it
     page.select_option("#pickup-at", later.get_attribute("value"))
     page.get_by_role("button", name="Change pickup time").click()
