@@ -49,7 +49,8 @@ def _arm_timers(new_alerts: list[Alert]) -> None:
 
 
 def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "") -> Alert:
-    """Record that the customer is owed an alert (rescheduled from scratch if it exists), and arm this process's timer after commit."""
+    """Record that the customer is owed an alert, rescheduled from scratch if it
+    exists, and arm this process's timer after commit."""
     alert, _created = Alert.objects.update_or_create(
         order=order,
         kind=kind,

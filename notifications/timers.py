@@ -148,8 +148,9 @@ class AlertTimers:
 
     def _claim_soon(self, alert_id: int, due_at: datetime) -> None:
         # The loop's monotonic clock and the wall clock can disagree by a hair.
-        if self._claim_time(due_at) > timezone.now():
-            self._call_at(self._claim_time(due_at), alert_id, due_at, self._claim_soon, alert_id, due_at)
+        claim_at = self._claim_time(due_at)
+        if claim_at > timezone.now():
+            self._call_at(claim_at, alert_id, due_at, self._claim_soon, alert_id, due_at)
             return
         self._handles.pop(alert_id, None)
         self._to_claim[alert_id] = due_at
