@@ -30,10 +30,10 @@ def raise_file_limit(wanted: int = 65_536) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
-def start_stack(env: dict[str, str] | None = None) -> Stack:
+def start_stack(env: dict[str, str] | None = None, settings: dict[str, object] | None = None) -> Stack:
     # Production settings (DEBUG off: no query recording), plain HTTP on loopback.
     production = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING"}
-    stack = Stack(env={**production, **(env or {})}, log_dir=os.environ.get("BENCH_LOG_DIR"))
+    stack = Stack(env={**production, **(env or {})}, settings=settings, log_dir=os.environ.get("BENCH_LOG_DIR"))
     stack.prepare()
     return stack
 

@@ -6,7 +6,7 @@
 C customers connect; N orders are placed over their sockets, due evenly over
 W seconds (spread) or all at one instant (burst). "timers" is the normal
 system (web timers and run_queue both running, the claim decides); "run_queue"
-turns the web timers off (PICKUP_WEB_TIMERS=false), as after a web crash.
+turns the web timers off (the setting PICKUP_WEB_TIMERS), as after a web crash.
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ class Customers:
 
 
 async def measure(*, customers: int, alerts: int, shape: str, path: str, window: float, profile: bool = False) -> dict:
-    env = {"PICKUP_WEB_TIMERS": "true" if path == "timers" else "false"}
-    stack = start_stack(env)
+    stack = start_stack(settings={"PICKUP_WEB_TIMERS": path == "timers"})
     try:
         keys = create_sessions(stack, customers)
         base = stack.start_web()

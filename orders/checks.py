@@ -1,7 +1,7 @@
 """System checks that warn about risky deployments (``manage.py check --deploy``)."""
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.database, deploy=True)
@@ -29,3 +29,26 @@ def check_claim_lease(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_delivery_timings(app_configs, **kwargs):
+    """Timings that contradict each other break a delivery promise, not just speed."""
+    errors = []
+    if settings.PICKUP_TIMER_LOOKAHEAD_MS >= settings.PICKUP_CLAIM_LEASE_SECONDS * 1000:
+        errors.append(
+            Error(
+                "PICKUP_TIMER_LOOKAHEAD_MS is not shorter than the claim lease (PICKUP_CLAIM_LEASE_SECONDS).",
+                hint="A web timer's claim would run out before its push is due, and another sender would push it too.",
+                id="pickup.E001",
+            )
+        )
+    if settings.PICKUP_WEB_TIMERS and settings.PICKUP_KITCHEN_DELAY_MS < settings.PICKUP_RUN_QUEUE_GRACE_MS:
+        errors.append(
+            Warning(
+                "PICKUP_KITCHEN_DELAY_MS is shorter than PICKUP_RUN_QUEUE_GRACE_MS.",
+                hint="run_queue's kitchen work would take the database while the web timers push the same orders' alerts.",
+                id="pickup.W003",
+            )
+        )
+    return errors

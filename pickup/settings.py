@@ -1,8 +1,9 @@
 """Django settings for Pickup.
 
 Every value an operator may change is read once here from the environment
-through the typed helpers in ``pickup.env``; ``.env.example`` lists them all.
-The defaults are for development on one machine.
+through the typed helpers in ``pickup.env``; ``.env.example`` lists them all,
+and a ``.env`` file beside manage.py is read when present (variables already
+set in the environment win). The defaults are for development on one machine.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from dotenv import load_dotenv
 
 from pickup.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env", override=False)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -89,10 +92,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-# Tests that race real threads need an on-disk SQLite test database (the
-# in-memory one fails concurrent writers at once instead of making them wait).
-if env_str("DATABASE_TEST_NAME", ""):
-    DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: the kitchen queue, the cache and the channel layer share one server,
@@ -153,7 +152,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+# In development static files are served straight from static/, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
 
 LOGIN_URL = "admin:login"
 
@@ -172,27 +172,32 @@ X_FRAME_OPTIONS = "DENY"
 
 # Pickup's own settings. The restaurant's rules (hours, slots, capacity) are
 # edited by staff in the admin, not here.
-# How long a claim on a kitchen-queue entry or an alert lasts before another
-# worker may take it over (a worker that died mid-way).
-PICKUP_CLAIM_LEASE_SECONDS = env_int("PICKUP_CLAIM_LEASE_SECONDS", 30, minimum=1)
-# An alert sent but not acknowledged by any tab is pushed again after this.
-PICKUP_ALERT_RESEND_SECONDS = env_int("PICKUP_ALERT_RESEND_SECONDS", 10, minimum=1)
 # Largest WebSocket text message the customer consumer reads, in bytes.
 PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1024)
+
+# Internal timings of the delivery engine. They are not operator knobs: the
+# promises in docs/delivery.md are stated for these values. Tests change them
+# through Django's settings (tests/settings.py), never the environment.
+# How long a claim on a kitchen-queue entry or an alert lasts before another
+# worker may take it over (a worker that died mid-way).
+PICKUP_CLAIM_LEASE_SECONDS = 30
+# An alert sent but not acknowledged by any tab is pushed again after this (doubling).
+PICKUP_ALERT_RESEND_SECONDS = 10
 # Web processes push alerts from in-memory timers (the fast path); off, only
 # run_queue sends them (the durable path alone, as after a web server crash).
-PICKUP_WEB_TIMERS = env_bool("PICKUP_WEB_TIMERS", True)
+PICKUP_WEB_TIMERS = True
 # While web timers run, run_queue leaves a due alert to them this long before
 # sending it itself; racing them at the same instant only slows both.
-PICKUP_RUN_QUEUE_GRACE_MS = env_int("PICKUP_RUN_QUEUE_GRACE_MS", 250 if PICKUP_WEB_TIMERS else 0, minimum=0)
+PICKUP_RUN_QUEUE_GRACE_MS = 250
 # Marking orders ready at their pickup time is not what the customer waits
 # for (the alert is); run_queue does it this much later, out of the alerts' way.
-PICKUP_KITCHEN_DELAY_MS = env_int("PICKUP_KITCHEN_DELAY_MS", max(1000, PICKUP_RUN_QUEUE_GRACE_MS) if PICKUP_WEB_TIMERS else 0, minimum=0)
+PICKUP_KITCHEN_DELAY_MS = 1000
 # Web timers claim an alert this long before it is due, so that at the due
-# time only the push is left (notifications/timers.py).
-PICKUP_TIMER_LOOKAHEAD_MS = env_int("PICKUP_TIMER_LOOKAHEAD_MS", 200, minimum=0)
+# time only the push is left (notifications/timers.py). Must stay well below
+# the claim lease (system check pickup.E001).
+PICKUP_TIMER_LOOKAHEAD_MS = 200
 # Web processes arm in-memory timers for alerts due within this horizon.
-PICKUP_TIMER_HORIZON_SECONDS = env_int("PICKUP_TIMER_HORIZON_SECONDS", 120, minimum=10)
+PICKUP_TIMER_HORIZON_SECONDS = 120
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ restart any of them. Nothing here is mocked.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -22,11 +23,31 @@ from pathlib import Path
 from pickup.redis_server import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# Internal timings a test may change for the processes it starts: set through
+# ``settings=``, never the environment (tests/settings.py applies them).
+INTERNAL_TIMINGS = {
+    "PICKUP_CLAIM_LEASE_SECONDS", "PICKUP_ALERT_RESEND_SECONDS", "PICKUP_WEB_TIMERS", "PICKUP_RUN_QUEUE_GRACE_MS",
+    "PICKUP_KITCHEN_DELAY_MS", "PICKUP_TIMER_LOOKAHEAD_MS", "PICKUP_TIMER_HORIZON_SECONDS",
+}
 TEST_SECRET_KEY = "pickup-process-tests-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
 class Stack:
-    def __init__(self, *, database_url: str | None = None, env: dict[str, str] | None = None, log_dir: str | None = None):
+    """``env`` sets operator settings (environment variables); ``settings``
+    overrides internal timings (tests/settings.py lists which), which no
+    environment variable reaches."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        settings: dict[str, object] | None = None,
+        log_dir: str | None = None,
+    ):
+        misplaced = [name for name in env or {} if name in INTERNAL_TIMINGS]
+        if misplaced:
+            raise ValueError(f"{misplaced} are settings, not environment variables: pass them as settings=")
         self.dir = Path(tempfile.mkdtemp(prefix="pickup-stack-"))
         self.log_dir = Path(log_dir) if log_dir else self.dir
         self.redis = PrivateRedis().start()
@@ -41,6 +62,9 @@ class Stack:
             "DATABASE_URL": database_url or f"sqlite:///{self.dir / 'db.sqlite3'}",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            # Production's timing unless the test says otherwise.
+            "PICKUP_TEST_OVERRIDES": json.dumps(settings or {}),
             **(env or {}),
         }
         self.web: dict[int, subprocess.Popen] = {}

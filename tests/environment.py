@@ -6,6 +6,7 @@ restart it freely without touching anybody else's data.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -29,19 +30,20 @@ def pytest_load_initial_conftests(early_config, parser, args):
             "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
             "STATIC_ROOT": tempfile.mkdtemp(prefix="pickup-static-"),
             "LOG_LEVEL": "WARNING",
-            # run_queue alone is under test here: no head start for web timers.
-            "PICKUP_RUN_QUEUE_GRACE_MS": "0",
-            "PICKUP_KITCHEN_DELAY_MS": "0",
+            # In-process tests drive run_queue alone: no head start for web
+            # timers. Processes a test starts get production's timing instead
+            # (pickup.testing.Stack replaces this).
+            "PICKUP_TEST_OVERRIDES": json.dumps({"PICKUP_RUN_QUEUE_GRACE_MS": 0, "PICKUP_KITCHEN_DELAY_MS": 0}),
         }
     )
     # SQLite by default; PICKUP_TEST_DATABASE_URL runs the suite on PostgreSQL.
     os.environ["DATABASE_URL"] = os.environ.get("PICKUP_TEST_DATABASE_URL", "sqlite:///" + tempfile.mktemp(suffix=".sqlite3"))
     if os.environ["DATABASE_URL"].startswith("sqlite"):
         # On disk, so that concurrency tests really race (see settings).
-        os.environ["DATABASE_TEST_NAME"] = tempfile.mktemp(prefix="pickup-test-", suffix=".sqlite3")
+        os.environ["PICKUP_TEST_DATABASE_NAME"] = tempfile.mktemp(prefix="pickup-test-", suffix=".sqlite3")
     else:
         # Our own test database on a shared server, never another run's.
-        os.environ["DATABASE_TEST_NAME"] = f"test_pickup_{os.getpid()}"
+        os.environ["PICKUP_TEST_DATABASE_NAME"] = f"test_pickup_{os.getpid()}"
 
 
 def pytest_unconfigure(config):

@@ -23,7 +23,7 @@ def test_the_chinese_catalogue_translates_every_string_in_the_source(tmp_path):
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
         else:
             shutil.copy(source, tmp_path / name)
-    env = {**os.environ, "DEBUG": "true", "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "DEBUG": "true", "PYTHONPATH": str(tmp_path), "DJANGO_SETTINGS_MODULE": "pickup.settings"}
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--no-obsolete", "-v", "0"],
         cwd=tmp_path, env=env, check=True, timeout=120,

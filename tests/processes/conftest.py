@@ -4,19 +4,21 @@ import pytest
 
 from pickup.testing import Stack
 
-# The processes run with production's timing: the in-process tests' zero
-# head start for web timers (tests/environment.py) must not leak into them.
-PRODUCTION_TIMING = {"PICKUP_RUN_QUEUE_GRACE_MS": "", "PICKUP_KITCHEN_DELAY_MS": ""}
-
 
 @pytest.fixture
 def stack_env():
-    """Settings for the stack under test; a test module may override it."""
+    """Environment variables (operator settings) for the stack under test; a test module may override it."""
     return {}
 
 
 @pytest.fixture
-def stack(tmp_path, prepared_database, stack_env):
-    with Stack(log_dir=str(tmp_path), env={**PRODUCTION_TIMING, **stack_env}) as running:
+def stack_settings():
+    """Internal timings for the stack's processes (production's unless a test module overrides this)."""
+    return {}
+
+
+@pytest.fixture
+def stack(tmp_path, prepared_database, stack_env, stack_settings):
+    with Stack(log_dir=str(tmp_path), env=stack_env, settings=stack_settings) as running:
         running.prepare(template=prepared_database)
         yield running

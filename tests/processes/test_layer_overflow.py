@@ -35,12 +35,13 @@ def sender(request):
 
 
 @pytest.fixture
-def stack_env(sender):
-    return {
-        "CHANNEL_LAYER_CAPACITY": "100",
-        "PICKUP_ALERT_RESEND_SECONDS": "1",
-        "PICKUP_WEB_TIMERS": "true" if sender == "timers" else "false",
-    }
+def stack_env():
+    return {"CHANNEL_LAYER_CAPACITY": "100"}
+
+
+@pytest.fixture
+def stack_settings(sender):
+    return {"PICKUP_ALERT_RESEND_SECONDS": 1, "PICKUP_WEB_TIMERS": sender == "timers"}
 
 
 async def test_a_burst_that_overflows_the_channel_layer_still_shows_every_alert_once(stack, sender):

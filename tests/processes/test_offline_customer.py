@@ -13,8 +13,8 @@ pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def stack_env():
-    return {"PICKUP_ALERT_RESEND_SECONDS": "1"}
+def stack_settings():
+    return {"PICKUP_ALERT_RESEND_SECONDS": 1}
 
 
 async def nothing_offered(base: str, cookie: str) -> Customer:

@@ -29,9 +29,9 @@ pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     # Pushes lost with Redis come again after a second, not ten.
-    return {"PICKUP_ALERT_RESEND_SECONDS": "1"}
+    return {"PICKUP_ALERT_RESEND_SECONDS": 1}
 
 
 @pytest.mark.parametrize("loss", ["flushdb", "restart"])

@@ -31,15 +31,15 @@ ORDERS = 300
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     return {
-        "PICKUP_WEB_TIMERS": "false",
+        "PICKUP_WEB_TIMERS": False,
         # Short lease and resend, so taking over a dead worker's claims is quick.
-        "PICKUP_CLAIM_LEASE_SECONDS": "2",
-        "PICKUP_ALERT_RESEND_SECONDS": "1",
+        "PICKUP_CLAIM_LEASE_SECONDS": 2,
+        "PICKUP_ALERT_RESEND_SECONDS": 1,
         # Orders become the workers' business a second after their alerts, so
         # the first worker dies among alerts with every order still waiting.
-        "PICKUP_KITCHEN_DELAY_MS": "1000",
+        "PICKUP_KITCHEN_DELAY_MS": 1000,
     }
 
 

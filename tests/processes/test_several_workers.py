@@ -24,15 +24,15 @@ ORDERS = 1000
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     return {
         # At the due time every sender tries at once: no head start for the timers.
-        "PICKUP_RUN_QUEUE_GRACE_MS": "0",
+        "PICKUP_RUN_QUEUE_GRACE_MS": 0,
         # The kitchen work comes 2 s later, when both workers are free of
         # alerts, so they wake for the orders together and race for them.
-        "PICKUP_KITCHEN_DELAY_MS": "2000",
+        "PICKUP_KITCHEN_DELAY_MS": 2000,
         # Nobody acknowledges these alerts; no second push blurs the count.
-        "PICKUP_ALERT_RESEND_SECONDS": "600",
+        "PICKUP_ALERT_RESEND_SECONDS": 600,
     }
 
 
