@@ -95,6 +95,7 @@ class OrderAdmin(admin.ModelAdmin):
 
         kitchen = [
             path("kitchen/", self.admin_site.admin_view(self.kitchen_view), name="orders_kitchen"),
+            path("blocked/", self.admin_site.admin_view(self.blocked_view), name="orders_blocked"),
             path("kitchen/board/", self.admin_site.admin_view(kitchen_views.kitchen_board), name="orders_kitchen_board"),
             path(
                 "kitchen/<int:order_id>/<slug:step>/",
@@ -108,6 +109,11 @@ class OrderAdmin(admin.ModelAdmin):
         from orders import kitchen_views
 
         return kitchen_views.kitchen_page(request, self.admin_site.each_context(request))
+
+    def blocked_view(self, request):
+        from orders import blocked_views
+
+        return blocked_views.blocked_page(request, self.admin_site.each_context(request))
 
     def has_add_permission(self, request):
         return False

@@ -82,6 +82,7 @@ class CustomerConsumer(JsonConsumer):
     async def connect(self):
         self.customer_id = customer_id_from_scope(self.scope)
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
+        self.address = (self.scope.get("client") or [""])[0] or ""
         if not self.customer_id:
             await self.accept()
             with translation.override(self.language):
@@ -153,7 +154,7 @@ class CustomerConsumer(JsonConsumer):
         if kind == "order.place":
             request = parse_order_request(content)
             order = await order_placing.submit(
-                services.NewOrder(self.customer_id, request.lines, request.pickup_at, self.language)
+                services.NewOrder(self.customer_id, request.lines, request.pickup_at, self.language, self.address)
             )
             await self.send_json(
                 {

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from notifications import services as alerts
 from notifications.models import Alert
 from notifications.sender import STAFF_GROUP, customer_group, publish
-from orders import kitchen_queue, payments, pickup_times
+from orders import kitchen_queue, limits, payments, pickup_times
 from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, PickupSlot, Restaurant
 from orders.payloads import order_payload
 from pickup.errors import PickupError
@@ -84,6 +86,7 @@ class NewOrder:
     lines: list[tuple[int, int]]  # (menu item id, quantity)
     pickup_at: datetime
     language: str = "en"
+    address: str = ""  # the client's address, for the per-address order limit
 
 
 def _priced_lines(lines: list[tuple[int, int]], items: dict[int, MenuItem]) -> list[tuple[MenuItem, int]]:
@@ -111,6 +114,28 @@ def _priced_lines(lines: list[tuple[int, int]], items: dict[int, MenuItem]) -> l
     return priced
 
 
+def _open_order_counts(customer_ids: set[str]) -> dict[str, int]:
+    """How many orders each customer has that are not yet collected, cancelled or closed."""
+    open_statuses = (*Order.WAITING, Order.Status.READY)
+    rows = (
+        Order.objects.filter(customer_id__in=customer_ids, status__in=open_statuses)
+        .values("customer_id")
+        .annotate(count=Count("pk"))
+    )
+    return defaultdict(int, {row["customer_id"]: row["count"] for row in rows})
+
+
+def _check_open_orders(open_orders: dict[str, int], customer_id: str) -> None:
+    """Refuse an order past the cap on open orders; count it when it passes (the batch's own orders too)."""
+    cap = settings.PICKUP_OPEN_ORDERS_PER_CUSTOMER
+    if cap and open_orders[customer_id] >= cap:
+        raise PickupError(
+            "too_many_open_orders",
+            _("You already have %(count)d orders waiting. Collect or cancel one before ordering again.") % {"count": cap},
+        )
+    open_orders[customer_id] += 1
+
+
 def place_order(
     *, customer_id: str, lines: list[tuple[int, int]], pickup_at: datetime, language: str = "en"
 ) -> Order:
@@ -134,9 +159,14 @@ def place_orders(new_orders: list[NewOrder]) -> list[Order | PickupError]:
     items = MenuItem.objects.in_bulk({item_id for new in new_orders for item_id, _quantity in new.lines})
     results: list[Order | PickupError | None] = [None] * len(new_orders)
     by_slot: dict[datetime, list[tuple[int, pickup_times.Slot, list]]] = defaultdict(list)
+    waits = limits.count_order_attempts([(new.customer_id, new.address) for new in new_orders])
+    open_orders = _open_order_counts({new.customer_id for new in new_orders})
     for index, new in enumerate(new_orders):
         try:
             with translation.override(new.language):  # messages formatted now read in the customer's language
+                if waits[index] is not None:
+                    raise limits.rate_limited(waits[index])
+                _check_open_orders(open_orders, new.customer_id)
                 slot = pickup_times.check_pickup_time(restaurant, new.pickup_at)
                 priced = _priced_lines(new.lines, items)
         except PickupError as error:

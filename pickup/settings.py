@@ -174,6 +174,12 @@ X_FRAME_OPTIONS = "DENY"
 # edited by staff in the admin, not here.
 # Largest WebSocket text message the customer consumer reads, in bytes.
 PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1024)
+# Limits that keep one script from booking every pickup slot (orders/limits.py);
+# 0 switches one off. The per-address limit needs the real client address:
+# run daphne with --proxy-headers behind a proxy.
+PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = env_int("PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER", 10, minimum=0)
+PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS", 60, minimum=0)
+PICKUP_OPEN_ORDERS_PER_CUSTOMER = env_int("PICKUP_OPEN_ORDERS_PER_CUSTOMER", 5, minimum=0)
 
 # Internal timings of the delivery engine. They are not operator knobs: the
 # promises in docs/delivery.md are stated for these values. Tests change them

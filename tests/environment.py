@@ -30,6 +30,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
             "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
             "STATIC_ROOT": tempfile.mkdtemp(prefix="pickup-static-"),
             "LOG_LEVEL": "WARNING",
+            # Tests place many orders per customer; the limits' own tests turn them on.
+            "PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER": "0",
+            "PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS": "0",
+            "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0",
             # In-process tests drive run_queue alone: no head start for web
             # timers. Processes a test starts get production's timing instead
             # (pickup.testing.Stack replaces this).
