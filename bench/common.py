@@ -32,11 +32,13 @@ def raise_file_limit(wanted: int = 65_536) -> None:
 
 def start_stack(env: dict[str, str] | None = None, settings: dict[str, object] | None = None) -> Stack:
     # Production settings (DEBUG off: no query recording), plain HTTP on loopback.
-    # The order limits are off: every benchmark customer orders from loopback.
+    # The order and socket limits are off: every benchmark customer is on loopback.
     production = {
         "DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING",
         "PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER": "0", "PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS": "0",
         "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0",
+        "PICKUP_MESSAGES_PER_SECOND_PER_SOCKET": "1000000", "PICKUP_SOCKETS_PER_SESSION": "0",
+        "PICKUP_SOCKETS_PER_ADDRESS": "0",
     }
     stack = Stack(env={**production, **(env or {})}, settings=settings, log_dir=os.environ.get("BENCH_LOG_DIR"))
     stack.prepare()

@@ -28,6 +28,7 @@ from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.parsing import parse_order_request, parse_pickup_time
 from orders.payloads import order_payload
+from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
 from pickup.batching import Batcher
 from pickup.errors import PickupError
 
@@ -90,6 +91,15 @@ class CustomerConsumer(JsonConsumer):
             await self.send_json({"type": "error", "code": "no_session", "message": message})
             await self.close(code=CLOSE_NO_SESSION)
             return
+        if not open_sockets.admit(self.customer_id, self.address):
+            await self.accept()
+            with translation.override(self.language):
+                message = _("Too many open pages for this customer or network. Close some and reload.")
+            await self.send_json({"type": "error", "code": "too_many_connections", "message": message})
+            await self.close(code=CLOSE_FLOODING)
+            return
+        self.admitted = True
+        self.budget = message_budget()
         alert_timers.start()
         self.group = customer_group(self.customer_id)
         await memberships.join(self.group, self.channel_name)
@@ -106,10 +116,15 @@ class CustomerConsumer(JsonConsumer):
     async def disconnect(self, code):
         for task in self.ack_tasks:
             task.cancel()
+        if getattr(self, "admitted", False):
+            open_sockets.release(self.customer_id, self.address)
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if not self.budget.take():
+            await self.refuse_flood()
+            return
         with translation.override(self.language):
             await self.handle_text(text_data)
 
@@ -121,6 +136,16 @@ class CustomerConsumer(JsonConsumer):
             await self.dispatch_message(content, request_id)
         except Exception as error:
             await self.send_error(request_id, error)
+
+    async def refuse_flood(self):
+        """Over the socket's message budget: say so once per streak, close a socket that keeps on."""
+        if self.budget.flooding:
+            await self.close(code=CLOSE_FLOODING)
+        elif self.budget.refused == 1:
+            retry_after = self.budget.retry_after()
+            with translation.override(self.language):
+                message = _("Too many messages; slow down for %(seconds)d seconds.") % {"seconds": retry_after}
+            await self.send_json({"type": "error", "code": "rate_limited", "message": message, "retry_after": retry_after})
 
     async def send_error(self, request_id: str | None, error: Exception):
         """Answer a failed request: its PickupError as it is, anything else as ours (and logged)."""

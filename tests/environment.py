@@ -34,6 +34,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
             "PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER": "0",
             "PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS": "0",
             "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0",
+            "PICKUP_MESSAGES_PER_SECOND_PER_SOCKET": "1000000",
+            "PICKUP_SOCKETS_PER_SESSION": "0",
+            "PICKUP_SOCKETS_PER_ADDRESS": "0",
             # In-process tests drive run_queue alone: no head start for web
             # timers. Processes a test starts get production's timing instead
             # (pickup.testing.Stack replaces this).
