@@ -63,8 +63,7 @@ def test_customer_sees_only_their_own_orders(client, menu):
 def test_admin_is_for_staff_only(client):
     url = reverse("admin:orders_order_changelist")
     assert client.get(url).status_code == 302  # to the login page
-    User.objects.create_user("customer", password="pw-123456789")
-    client.login(username="customer", password="pw-123456789")
+    client.force_login(User.objects.create_user("customer", password="pw-123456789"))  # logged in, not staff
     assert client.get(url).status_code == 302
     staff = User.objects.create_user("cook", password="pw-123456789", is_staff=True, is_superuser=True)
     client.force_login(staff)
