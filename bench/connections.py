@@ -16,6 +16,7 @@ import time
 import psutil
 import websockets
 
+from bench import load
 from bench.common import create_sessions, print_table, raise_file_limit, start_stack, write_results
 
 
@@ -57,12 +58,14 @@ async def measure(count: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10_000])
+    load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit(200_000)
-    runs = [asyncio.run(measure(count)) for count in args.counts]
-    print_table("Idle connections on one daphne process", runs,
+    with load.background_load(args.background_load):
+        runs = [asyncio.run(measure(count)) for count in args.counts]
+    print_table(f"Idle connections on one daphne process, background load {args.background_load}", runs,
                 ["connections", "open_after_idle", "connect_seconds", "rss_before_mb", "rss_after_mb", "kb_per_connection"])
-    print(f"results: {write_results('connections', {'runs': runs})}")
+    print(f"results: {write_results('connections', {'background_load': args.background_load, 'runs': runs})}")
 
 
 if __name__ == "__main__":

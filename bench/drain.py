@@ -15,6 +15,7 @@ import re
 import time
 from collections import Counter
 
+from bench import load
 from bench.common import print_table, start_stack, write_results
 
 _READY = re.compile(r"\(id (\d+)\): ready,")
@@ -60,11 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--workers", type=int, choices=[1, 2], default=None, help="default: 1 then 2")
+    load.add_argument(parser)
     args = parser.parse_args()
-    runs = [measure(args.orders, workers) for workers in ([args.workers] if args.workers else [1, 2])]
-    print_table("run_queue drain (time includes worker start-up, ~1 s)", runs,
+    with load.background_load(args.background_load):
+        runs = [measure(args.orders, workers) for workers in ([args.workers] if args.workers else [1, 2])]
+    print_table(f"run_queue drain (time includes worker start-up, ~1 s), background load {args.background_load}", runs,
                 ["orders", "workers", "seconds", "orders_per_second", "processed", "processed_twice"])
-    print(f"results: {write_results('drain', {'runs': runs})}")
+    print(f"results: {write_results('drain', {'background_load': args.background_load, 'runs': runs})}")
 
 
 if __name__ == "__main__":

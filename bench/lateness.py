@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 import websockets
 
+from bench import load
 from bench.common import Profile, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 
 
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=["spread", "burst", "both"], default="both")
     parser.add_argument("--path", choices=["timers", "run_queue", "both"], default="both")
     parser.add_argument("--profile", action="store_true", help="sample daphne and run_queue with py-spy around the due time")
+    load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit()
     shapes = ["spread", "burst"] if args.shape == "both" else [args.shape]
@@ -144,13 +146,14 @@ def main() -> None:
     runs = []
     for path in paths:
         for shape in shapes:
-            runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, shape=shape, path=path, window=args.window,
-                                             profile=args.profile)))
+            with load.background_load(args.background_load):
+                runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, shape=shape, path=path,
+                                                 window=args.window, profile=args.profile)))
     rows = [{"path": r["path"], "shape": r["shape"], "alerts": r["alerts"], **{k: r["lateness_ms"][k] for k in ("p50", "p90", "p99", "max")},
              "lost": r["lost"], "dup": r["duplicates"], "early": r["early"]} for r in runs]
-    print_table("Alert lateness, due time → arrival on the customer's socket (ms)", rows,
+    print_table(f"Alert lateness, due time → arrival on the customer's socket (ms), background load {args.background_load}", rows,
                 ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early"])
-    print(f"results: {write_results('lateness', {'runs': runs})}")
+    print(f"results: {write_results('lateness', {'background_load': args.background_load, 'runs': runs})}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Only correctness is asserted here; the figures live in BENCHMARKS.md.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -23,3 +24,19 @@ def test_lateness_benchmark_counts_every_alert_once():
 def test_drain_benchmark_processes_every_order_once():
     result = drain.measure(orders=300, workers=2)
     assert result["processed"] == 300 and result["processed_twice"] == 0
+
+
+def test_background_load_keeps_its_processes_busy_and_ends_them():
+    import psutil
+
+    from bench.load import background_load
+
+    with background_load(2):
+        me = psutil.Process()
+        spinners = [child for child in me.children() if "while True" in " ".join(child.cmdline())]
+        assert len(spinners) == 2
+        deadline = time.monotonic() + 60
+        while not all(spinner.cpu_times().user > 0.05 for spinner in spinners):  # they really spin
+            assert time.monotonic() < deadline, "the load processes never ran"
+            time.sleep(0.05)
+    assert not any(spinner.is_running() and spinner.status() != psutil.STATUS_ZOMBIE for spinner in spinners)
