@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -115,6 +116,7 @@ def take_places(restaurant: Restaurant, slot: Slot, count: int = 1) -> PickupSlo
             cursor.execute(_TAKE_PLACES_SQL, [count, start, count, restaurant.slot_capacity])
             row = cursor.fetchone()
             if row:
+                transaction.on_commit(places_changed, robust=True)
                 return PickupSlot(pk=row[0], start=slot.start, taken=row[1])
             _slot, created = PickupSlot.objects.get_or_create(start=slot.start)
             if not created and restaurant.slot_capacity < _slot.taken + count:
@@ -127,8 +129,24 @@ def take_place(restaurant: Restaurant, slot: Slot) -> PickupSlot:
 
 
 def release_place(slot_id: int | None) -> None:
-    if slot_id is not None:
-        PickupSlot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+    if slot_id is not None and PickupSlot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1):
+        transaction.on_commit(places_changed, robust=True)
+
+
+# The offered times are cached per version of the slots' places (orders/views.py).
+_PLACES_VERSION = "pickup-slot-places-version"
+
+
+def places_version() -> int:
+    """A number that changes whenever a place in any slot is taken or given back."""
+    return cache.get_or_set(_PLACES_VERSION, 0, timeout=None)
+
+
+def places_changed() -> None:
+    try:
+        cache.incr(_PLACES_VERSION)
+    except ValueError:  # not there yet (a new or flushed Redis): any new value will do
+        cache.set(_PLACES_VERSION, 1, timeout=None)
 
 
 # ---------------------------------------------------------------- the picker

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from orders import pickup_times
+from orders import pickup_times, services
 from orders.models import PickupSlot
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +38,24 @@ def test_the_ordering_page_offers_the_same_times_and_names_its_zone(client, menu
     offered = client.get("/pickup-times/").json()["times"]
     assert f'<option value="{offered[0]["value"]}"' in page
     assert "Asia/Shanghai" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_offers_are_cached_until_a_place_is_taken(client, restaurant, menu):
+    restaurant.slot_capacity = 3
+    restaurant.max_days_ahead = 1
+    restaurant.save()
+    # The second time offered: a slot length ahead, so it cannot pass during the test.
+    chosen = client.get("/pickup-times/").json()["times"][1]
+    pickup_at = datetime.fromisoformat(chosen["value"])
+    # A change that bypasses the services (no place taken): the cached answer stands.
+    PickupSlot.objects.update_or_create(start=pickup_at, defaults={"taken": 2})
+    assert chosen in client.get("/pickup-times/").json()["times"]
+    # An order takes the last place: the next answer is worked out afresh.
+    services.place_order(customer_id="c1", lines=[(menu["set"].pk, 1)], pickup_at=pickup_at)
+    assert chosen["value"] not in [time["value"] for time in client.get("/pickup-times/").json()["times"]]
+
+
+def test_the_offers_are_sent_compressed_to_a_browser_that_accepts_it(client, restaurant):
+    response = client.get("/pickup-times/", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
