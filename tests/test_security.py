@@ -99,3 +99,13 @@ def test_deploy_check_warns_about_sqlite_in_production():
     result = deploy_check(DATABASE_URL="sqlite:////tmp/pickup-deploy-check.sqlite3")
     assert result.returncode != 0
     assert "pickup.W001" in result.stderr + result.stdout
+
+
+@pytest.mark.django_db
+def test_pages_forbid_inline_scripts_framing_and_other_sites(client, menu):
+    policy = client.get("/")["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy

@@ -35,8 +35,44 @@ def browser():
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                   "--no-first-run", "--disable-component-update", "--disable-sync"],
         )
-        yield browser
+        watched = PolicyWatch(browser)
+        yield watched
         browser.close()
+
+
+class PolicyWatch:
+    """The browser, noting every Content-Security-Policy violation any of its pages reports."""
+
+    def __init__(self, browser) -> None:
+        self.browser = browser
+        self.violations: list[str] = []
+
+    def new_context(self, **options):
+        context = self.browser.new_context(**options)
+        context.on("console", self._note)
+        return context
+
+    def new_page(self, **options):
+        page = self.browser.new_page(**options)
+        page.on("console", self._note)
+        return page
+
+    def _note(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.violations.append(f"{message.location.get('url')}: {message.text}")
+
+    def __getattr__(self, name):
+        return getattr(self.browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_policy_violations(request):
+    """Every browser test also proves the pages it visited broke no Content-Security-Policy rule."""
+    yield
+    if "browser" in request.fixturenames:
+        watch = request.getfixturevalue("browser")
+        violations, watch.violations[:] = list(watch.violations), []
+        assert not violations, violations
 
 
 @pytest.fixture
