@@ -93,15 +93,18 @@ class Memberships:
             await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
         except Exception:  # Redis down at start: the first check finds no marker and joins all
             pass
+        unfinished = False  # a re-join that failed half-way, after its marker was set
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY)
                 try:
                     lost = not await client.exists(self._marker)
-                    if lost or time.monotonic() - refreshed > REFRESH_EVERY:
+                    if lost or unfinished or time.monotonic() - refreshed > REFRESH_EVERY:
+                        owed, unfinished = lost or unfinished, True
                         joined = await self._mark_and_rejoin(client)
+                        unfinished = False
                         refreshed = time.monotonic()
-                        if lost:
+                        if owed:
                             logger.warning("Redis lost this process's groups; %d memberships joined again", joined)
                 except Exception as error:  # Redis down: try again next round
                     logger.warning("cannot check group memberships (%s); retrying", error.__class__.__name__)

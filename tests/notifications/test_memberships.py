@@ -59,3 +59,27 @@ async def test_groups_lost_again_in_the_middle_of_their_rejoin_are_joined_again(
     while not (await _hears(layer, "customer.first", channel) and await _hears(layer, "customer.second", channel)):
         assert time.monotonic() < deadline, "a group lost during the re-join was never joined again"
         await asyncio.sleep(0.1)
+
+
+async def test_a_rejoin_that_fails_half_way_is_made_again(clean_redis, monkeypatch):
+    """Its marker is already set (a fresh Redis after a restart, a stale pooled connection)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await memberships.join("customer.failing", channel)
+    joining = layer.group_add
+    failed = asyncio.Event()
+
+    async def fail_once(group, channel):
+        if not failed.is_set():
+            failed.set()
+            raise redis.ConnectionError("Connection closed by server.")
+        await joining(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", fail_once)
+    clean_redis.flushdb()
+    await asyncio.wait_for(failed.wait(), timeout=CHECK_EVERY * 5)
+
+    deadline = time.monotonic() + CHECK_EVERY * 5
+    while not await _hears(layer, "customer.failing", channel):
+        assert time.monotonic() < deadline, "the failed re-join was never made again"
+        await asyncio.sleep(0.1)
