@@ -60,22 +60,37 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, self.on_signal)
             signal.signal(signal.SIGINT, self.on_signal)
             tune_for_latency()
+        self.redis_down = False
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
             try:
                 orders, alerts = self.run_pass()
+                self.on_redis_back()
                 logger.info("pass: %d order(s) processed, %d alert push(es)", orders, alerts)
             except RedisError as error:
-                logger.warning("Redis unavailable (%s); retrying", error)
-                self.last_rebuild = 0.0  # whatever Redis comes back with, check it
+                self.on_redis_down(error, interval)
             except Exception:
                 logger.exception("pass failed; retrying")
             finally:
                 close_old_connections()
             if once:
                 break
-            self.sleep_until(self.next_wake(interval))
+            # Without Redis no alert can be pushed and no order claimed: a
+            # pass per interval finds out when it is back, without spinning.
+            self.sleep_until(time.time() + interval if self.redis_down else self.next_wake(interval))
         logger.info("run_queue stopped")
+
+    def on_redis_down(self, error: RedisError, interval: float) -> None:
+        """Say it once per outage; the passes that keep failing meanwhile stay quiet."""
+        if not self.redis_down:
+            logger.warning("Redis unavailable (%s); trying again every %.3fs until it is back", error, interval)
+        self.redis_down = True
+        self.last_rebuild = 0.0  # whatever Redis comes back with, check it
+
+    def on_redis_back(self) -> None:
+        if self.redis_down:
+            logger.warning("Redis is back")
+        self.redis_down = False
 
     def on_signal(self, signum, frame):
         logger.info("received %s; finishing the current item", signal.Signals(signum).name)
