@@ -17,7 +17,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
+from django.db.backends.signals import connection_created
 from redis.exceptions import RedisError
 
 from notifications import delivery
@@ -35,6 +36,11 @@ SLEEP_SLICE = 0.25
 # Orders claimed and made ready per transaction, between two alert sweeps:
 # a customer's alert never waits behind more than one slice of kitchen work.
 KITCHEN_SLICE = 100
+# On PostgreSQL the server ends a worker's session that sits this long inside
+# a transaction without a word (frozen: a long pause, a stopped VM), so its
+# locks go and the other workers carry on. Its transactions are a few short
+# statements: only a stalled worker ever comes near this.
+FROZEN_TRANSACTION_LIMIT_MS = 5000
 
 
 class Command(BaseCommand):
@@ -50,6 +56,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, interval: float, once: bool, batch: int, rebuild_every: float, **options):
+        connection_created.connect(limit_frozen_transactions)
+        if connection.connection is not None:
+            limit_frozen_transactions(sender=None, connection=connection)
         self.stopping = False
         self.batch = max(1, batch)
         # Kitchen work comes in slices, with the due alerts pushed in between.
@@ -102,8 +111,7 @@ class Command(BaseCommand):
         self.rebuild_if_needed()
         # Alerts first: they are what the customer is waiting for.
         alerts = self.push_due_alerts()
-        with transaction.atomic():
-            timeline.start_preparations(limit=self.batch)
+        timeline.start_preparations(limit=self.batch)
         processed = 0
         while not self.stopping:
             claimed = self.claim_batch()
@@ -112,8 +120,7 @@ class Command(BaseCommand):
             alerts += self.push_due_alerts()
             if len(claimed) < self.kitchen_batch:
                 break
-        with transaction.atomic():
-            timeline.handle_no_shows(limit=self.batch)
+        timeline.handle_no_shows(limit=self.batch)
         return processed, alerts + self.push_due_alerts()
 
     def push_due_alerts(self) -> int:
@@ -141,24 +148,24 @@ class Command(BaseCommand):
         lease_ms = settings.PICKUP_CLAIM_LEASE_SECONDS * 1000
         claimed = kitchen_queue.claim_due(now_ms=now_ms, lease_ms=lease_ms, limit=self.kitchen_batch)
         done, ready, lines = [], [], []
-        # One commit per batch: the orders still waiting are made ready by
-        # one statement, the rest each in a savepoint, so one failing order
-        # is pushed back without undoing the others. The log lines follow
-        # the commit, so they only ever tell what was stored.
-        with transaction.atomic():
-            made_ready = self.make_ready([order_id for order_id, _ in claimed])
-            for order_id, pickup_ms in claimed:
-                if order_id in made_ready:
-                    outcome = (made_ready[order_id], "ready")
-                else:
-                    outcome = self.handle_one(order_id, pickup_ms, now_ms)
-                if outcome is None:
-                    continue
-                code, what = outcome
-                done.append(order_id)
-                lines.append((code, order_id, what, now_ms - pickup_ms))
-                if what == "ready":
-                    ready.append(order_id)
+        # The orders still waiting are made ready by one statement that
+        # commits by itself, the rest each in a short transaction of their
+        # own: no transaction spans the batch, so a worker that stalls (or is
+        # frozen) between two of them holds no lock another worker waits for.
+        # The log lines follow the commits, so they only ever tell what was stored.
+        made_ready = self.make_ready([order_id for order_id, _ in claimed])
+        for order_id, pickup_ms in claimed:
+            if order_id in made_ready:
+                outcome = (made_ready[order_id], "ready")
+            else:
+                outcome = self.handle_one(order_id, pickup_ms, now_ms)
+            if outcome is None:
+                continue
+            code, what = outcome
+            done.append(order_id)
+            lines.append((code, order_id, what, now_ms - pickup_ms))
+            if what == "ready":
+                ready.append(order_id)
         for line in lines:
             logger.info("order %s (id %s): %s, %d ms after its pickup time", *line)
         kitchen_queue.finish(done, lease_end_ms=now_ms + lease_ms)
@@ -168,8 +175,7 @@ class Command(BaseCommand):
 
     def make_ready(self, order_ids: list[int]) -> dict[int, str]:
         try:
-            with transaction.atomic():
-                return timeline.make_ready(order_ids)
+            return timeline.make_ready(order_ids)
         except Exception:
             logger.exception("making %d order(s) ready in one statement failed; one by one instead", len(order_ids))
             return {}
@@ -180,6 +186,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 return timeline.process_due_order(order_id)
         except Exception:
+            # After the rollback: Redis is never waited for inside a transaction.
             logger.exception("order id %s failed; trying again in %d s", order_id, RETRY_DELAY_MS // 1000)
             kitchen_queue.postpone(order_id, now_ms + RETRY_DELAY_MS)
             return None
@@ -206,3 +213,10 @@ class Command(BaseCommand):
             if left <= 0:
                 return
             time.sleep(min(SLEEP_SLICE, left))
+
+
+def limit_frozen_transactions(sender, connection, **kwargs) -> None:
+    """Bound, on the server, how long this worker's stall can hold up another's work."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {FROZEN_TRANSACTION_LIMIT_MS}")
