@@ -32,6 +32,10 @@ REPLAY_WINDOW = timedelta(hours=12)
 # A push the channel layer refused (inbox over capacity, Redis down) is tried
 # again this much later: at once would only spin against the same full inbox.
 RETRY_REFUSED = timedelta(seconds=1)
+# A web timer's claim lasts this long past the alert's due time: its push is
+# due then and written down some 50 ms later. If the web server dies holding
+# it, run_queue takes the alert over when it ends, not after a worker's lease.
+TIMER_CLAIM_MARGIN = timedelta(seconds=5)
 
 
 def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
@@ -94,7 +98,8 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
     """Take ownership of alerts that are due; returns those this caller won.
 
     With ``alert_ids`` (the web timers) only first sends are claimed, up to
-    ``ahead`` before they are due: the timer pushes at the due time. Without,
+    ``ahead`` before they are due, for ``TIMER_CLAIM_MARGIN`` past that: the
+    timer pushes at the due time. Without,
     it is run_queue's sweep: due alerts nobody sent, and sent alerts no tab has
     acknowledged whose time for another push has come.
     """
@@ -107,6 +112,10 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
         push_again = Q(sent_at__isnull=False, resend_after__lte=now, send_count__lt=MAX_PUSHES)
         wanted = Q(sent_at=None, due_at__lte=now - grace) | push_again
     token = uuid.uuid4().hex
+    if alert_ids is not None:
+        lease_end = now + ahead + TIMER_CLAIM_MARGIN
+    else:
+        lease_end = now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS)
     if alert_ids is not None and len(alert_ids) <= limit:
         candidates = list(alert_ids)  # a timer's batch: nothing to choose
     else:
@@ -116,7 +125,7 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
     won = (
         _claimable(now)
         .filter(wanted, pk__in=candidates)
-        .update(claim_token=token, claimed_until=now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS))
+        .update(claim_token=token, claimed_until=lease_end)
     )
     if not won:
         return []
