@@ -165,23 +165,22 @@ def settle_pushes(alerts: list[Alert], pushed: list[bool]) -> None:
             by_count[alert.claim_token, alert.send_count].append(alert.pk)
         else:
             refused[alert.claim_token].append(alert.pk)
-    with transaction.atomic():
-        for (token, send_count), ids in by_count.items():
-            # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
-            # the last push only a connecting tab's replay offers it again.
-            wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
-            last = send_count + 1 >= MAX_PUSHES
-            Alert.objects.filter(pk__in=ids, claim_token=token).update(
-                sent_at=Coalesce(F("sent_at"), now),
-                send_count=F("send_count") + 1,
-                resend_after=None if last else now + timedelta(seconds=wait),
-                claim_token="",
-                claimed_until=None,
-            )
-        for token, ids in refused.items():
-            Alert.objects.filter(pk__in=ids, claim_token=token).update(
-                claim_token="", claimed_until=now + RETRY_REFUSED
-            )
+    # Each UPDATE stands alone (its claim token is its guard) and commits by
+    # itself: a sender frozen between two of them holds no row lock.
+    for (token, send_count), ids in by_count.items():
+        # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
+        # the last push only a connecting tab's replay offers it again.
+        wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
+        last = send_count + 1 >= MAX_PUSHES
+        Alert.objects.filter(pk__in=ids, claim_token=token).update(
+            sent_at=Coalesce(F("sent_at"), now),
+            send_count=F("send_count") + 1,
+            resend_after=None if last else now + timedelta(seconds=wait),
+            claim_token="",
+            claimed_until=None,
+        )
+    for token, ids in refused.items():
+        Alert.objects.filter(pk__in=ids, claim_token=token).update(claim_token="", claimed_until=now + RETRY_REFUSED)
 
 
 def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
