@@ -62,15 +62,21 @@ def _rows(url: str, sql: str, params: tuple | list = ()) -> list[tuple]:
         return database.execute(sql, params).fetchall()
 
 
-def _waiting_for_a_lock(url: str) -> bool:
-    """Some session of this database waits for a row lock in an UPDATE of orders."""
+def _waiting_for_a_lock(url: str, table: str = "orders_order") -> bool:
+    """Some session of this database waits for a row lock in an UPDATE of ``table``."""
     return bool(
         _rows(
             url,
             "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-            "AND query LIKE 'UPDATE %%orders_order%%'",
+            "AND query LIKE %s",
+            [f"UPDATE %{table}%"],
         )
     )
+
+
+def _idle_in_transaction(url: str) -> int:
+    sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
+    return _rows(url, sql)[0][0]
 
 
 async def test_a_worker_frozen_inside_its_write_does_not_hold_up_the_other_worker(postgres_stack):
@@ -98,7 +104,37 @@ async def test_a_worker_frozen_inside_its_write_does_not_hold_up_the_other_worke
     statuses = _rows(url, f"SELECT status, COUNT(*) FROM orders_order WHERE id IN ({','.join(['%s'] * ORDERS)}) GROUP BY status", order_ids)
     assert dict(statuses) == {"ready": ORDERS}
     assert set(ready_counts(stack).values()) <= {1}  # logged by the running worker; none twice
-    # Nothing of the frozen worker stays open inside a transaction.
-    idle_in_transaction = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%%'"
-    assert _rows(url, idle_in_transaction)[0][0] == 0
+    assert _idle_in_transaction(url) == 0  # nothing of the frozen worker stays open inside a transaction
     await wait_until(lambda: kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}, 30, "the frozen worker's claims taken over")
+
+
+async def test_a_worker_frozen_inside_a_transaction_has_it_ended_by_the_server(postgres_stack):
+    """Closing a no-show takes several statements (the order, its alerts): frozen
+    between them, the worker's transaction is ended by the server after
+    ``FROZEN_TRANSACTION_LIMIT_MS`` and the other worker closes the order."""
+    stack, url = postgres_stack
+    [no_show] = place_orders(stack, count=1, due_in=600)
+    with psycopg.connect(url, autocommit=True) as database:  # made ready a day ago, never collected
+        database.execute(
+            "UPDATE orders_order SET status = 'ready', ready_at = now(), processed_at = now(), "
+            "pickup_at = now() - interval '1 day' WHERE id = %s",
+            [no_show],
+        )
+    # Staff look at the order's alerts at that moment: the worker, having
+    # changed the order, waits for them inside its transaction, and is frozen there.
+    staff = psycopg.connect(url)
+    staff.execute("SELECT id FROM notifications_alert WHERE order_id = %s FOR UPDATE", [no_show])
+    frozen = stack.start_run_queue("--interval", "0.3")
+    await freeze_when(
+        frozen, lambda: _waiting_for_a_lock(url, "notifications_alert"), timeout=60, what="inside its transaction"
+    )
+    staff.commit()
+    staff.close()
+
+    stack.start_run_queue("--interval", "0.3")
+    status = "SELECT status FROM orders_order WHERE id = %s"
+    await wait_until(
+        lambda: _rows(url, status, [no_show]) == [("not_collected",)], 30, "the other worker to close the no-show"
+    )
+    assert frozen.poll() is None  # still frozen: its transaction was ended for it
+    assert _idle_in_transaction(url) == 0
