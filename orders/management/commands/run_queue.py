@@ -5,8 +5,10 @@ Each pass (1) rebuilds the kitchen queue from the database if Redis lost it,
 orders whose pickup time has come, atomically, and marks each ready once,
 (4) reminds and closes ready orders nobody collected, (5) pushes every alert
 that is due and not yet sent, or sent but never acknowledged. Then it sleeps
-until the next pickup time or the interval, whichever comes first. Safe to
-run as several copies.
+until the next pickup time or the interval, whichever comes first; while
+Redis is down, a pass per interval, quietly. Safe to run as several copies,
+and no transaction spans a wait, so one copy's stall holds up the others only
+as long as one statement (PostgreSQL also ends a frozen copy's transaction).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ logger = logging.getLogger("pickup.run_queue")
 RETRY_DELAY_MS = 10_000
 # Sleep in slices this long so SIGTERM is honoured quickly.
 SLEEP_SLICE = 0.25
-# Orders claimed and made ready per transaction, between two alert sweeps:
+# Orders claimed and made ready per statement, between two alert sweeps:
 # a customer's alert never waits behind more than one slice of kitchen work.
 KITCHEN_SLICE = 100
 # On PostgreSQL the server ends a worker's session that sits this long inside
@@ -56,9 +58,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, interval: float, once: bool, batch: int, rebuild_every: float, **options):
-        connection_created.connect(limit_frozen_transactions)
-        if connection.connection is not None:
-            limit_frozen_transactions(sender=None, connection=connection)
         self.stopping = False
         self.batch = max(1, batch)
         # Kitchen work comes in slices, with the due alerts pushed in between.
@@ -69,6 +68,9 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, self.on_signal)
             signal.signal(signal.SIGINT, self.on_signal)
             tune_for_latency()
+            connection_created.connect(limit_frozen_transactions)
+            if connection.connection is not None:
+                limit_frozen_transactions(sender=None, connection=connection)
         self.redis_down = False
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
