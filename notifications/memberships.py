@@ -4,7 +4,9 @@ Group memberships live only in Redis. If Redis loses its memory (a restart,
 a flush, a failover) every open socket silently stops hearing its alerts,
 and channels-redis also forgets a membership after a day. So each process
 remembers which of its sockets joined which group and joins them all again
-when its marker key has vanished from Redis, and once an hour anyway.
+when its marker key has vanished from Redis, and once an hour anyway. The
+marker is set before the joins and checked after them, so a second loss in
+the middle of a re-join is seen too.
 """
 
 from __future__ import annotations
@@ -69,20 +71,40 @@ class Memberships:
             await layer.group_add(group, channel)
         return len(pairs)
 
+    async def _mark_and_rejoin(self, client: aioredis.Redis) -> int:
+        """Set the marker, then join again, until the marker outlives the joins.
+
+        In this order a loss at any step takes the marker with it: a loss
+        after the marker wipes groups joined before it, but also the marker,
+        so the joins are made again (marking afterwards hid such a loss until
+        the hourly refresh).
+        """
+        while True:
+            await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+            joined = await self.rejoin_all()
+            if await client.exists(self._marker):
+                return joined
+            logger.warning("Redis lost this process's groups again while they were joined; joining again")
+
     async def _keep_forever(self) -> None:
         client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         refreshed = time.monotonic()
-        await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+        try:
+            await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+        except Exception:  # Redis down at start: the first check finds no marker and joins all
+            pass
+        unfinished = False  # a re-join that failed half-way, after its marker was set
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY)
                 try:
                     lost = not await client.exists(self._marker)
-                    if lost or time.monotonic() - refreshed > REFRESH_EVERY:
-                        joined = await self.rejoin_all()
-                        await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+                    if lost or unfinished or time.monotonic() - refreshed > REFRESH_EVERY:
+                        owed, unfinished = lost or unfinished, True
+                        joined = await self._mark_and_rejoin(client)
+                        unfinished = False
                         refreshed = time.monotonic()
-                        if lost:
+                        if owed:
                             logger.warning("Redis lost this process's groups; %d memberships joined again", joined)
                 except Exception as error:  # Redis down: try again next round
                     logger.warning("cannot check group memberships (%s); retrying", error.__class__.__name__)

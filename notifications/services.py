@@ -32,6 +32,10 @@ REPLAY_WINDOW = timedelta(hours=12)
 # A push the channel layer refused (inbox over capacity, Redis down) is tried
 # again this much later: at once would only spin against the same full inbox.
 RETRY_REFUSED = timedelta(seconds=1)
+# A web timer's claim lasts this long past the alert's due time: its push is
+# due then and written down some 50 ms later. If the web server dies holding
+# it, run_queue takes the alert over when it ends, not after a worker's lease.
+TIMER_CLAIM_MARGIN = timedelta(seconds=5)
 
 
 def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
@@ -94,7 +98,8 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
     """Take ownership of alerts that are due; returns those this caller won.
 
     With ``alert_ids`` (the web timers) only first sends are claimed, up to
-    ``ahead`` before they are due: the timer pushes at the due time. Without,
+    ``ahead`` before they are due, for ``TIMER_CLAIM_MARGIN`` past that: the
+    timer pushes at the due time. Without,
     it is run_queue's sweep: due alerts nobody sent, and sent alerts no tab has
     acknowledged whose time for another push has come.
     """
@@ -107,6 +112,10 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
         push_again = Q(sent_at__isnull=False, resend_after__lte=now, send_count__lt=MAX_PUSHES)
         wanted = Q(sent_at=None, due_at__lte=now - grace) | push_again
     token = uuid.uuid4().hex
+    if alert_ids is not None:
+        lease_end = now + ahead + TIMER_CLAIM_MARGIN
+    else:
+        lease_end = now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS)
     if alert_ids is not None and len(alert_ids) <= limit:
         candidates = list(alert_ids)  # a timer's batch: nothing to choose
     else:
@@ -116,7 +125,7 @@ def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead:
     won = (
         _claimable(now)
         .filter(wanted, pk__in=candidates)
-        .update(claim_token=token, claimed_until=now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS))
+        .update(claim_token=token, claimed_until=lease_end)
     )
     if not won:
         return []
@@ -156,23 +165,22 @@ def settle_pushes(alerts: list[Alert], pushed: list[bool]) -> None:
             by_count[alert.claim_token, alert.send_count].append(alert.pk)
         else:
             refused[alert.claim_token].append(alert.pk)
-    with transaction.atomic():
-        for (token, send_count), ids in by_count.items():
-            # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
-            # the last push only a connecting tab's replay offers it again.
-            wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
-            last = send_count + 1 >= MAX_PUSHES
-            Alert.objects.filter(pk__in=ids, claim_token=token).update(
-                sent_at=Coalesce(F("sent_at"), now),
-                send_count=F("send_count") + 1,
-                resend_after=None if last else now + timedelta(seconds=wait),
-                claim_token="",
-                claimed_until=None,
-            )
-        for token, ids in refused.items():
-            Alert.objects.filter(pk__in=ids, claim_token=token).update(
-                claim_token="", claimed_until=now + RETRY_REFUSED
-            )
+    # Each UPDATE stands alone (its claim token is its guard) and commits by
+    # itself: a sender frozen between two of them holds no row lock.
+    for (token, send_count), ids in by_count.items():
+        # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
+        # the last push only a connecting tab's replay offers it again.
+        wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
+        last = send_count + 1 >= MAX_PUSHES
+        Alert.objects.filter(pk__in=ids, claim_token=token).update(
+            sent_at=Coalesce(F("sent_at"), now),
+            send_count=F("send_count") + 1,
+            resend_after=None if last else now + timedelta(seconds=wait),
+            claim_token="",
+            claimed_until=None,
+        )
+    for token, ids in refused.items():
+        Alert.objects.filter(pk__in=ids, claim_token=token).update(claim_token="", claimed_until=now + RETRY_REFUSED)
 
 
 def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:

@@ -187,10 +187,13 @@ class AlertTimers:
         while self._to_push:
             batch, self._to_push = self._to_push, []
             try:
-                self._unsettled.append(await delivery.push_async(batch))
+                pushes = await delivery.push_async(batch)
             except Exception:
                 logger.exception("pushing alerts %s failed; run_queue will send them", [alert.pk for alert, _ in batch])
                 continue
+            # Only now: a settle during the push swaps the list, and one read
+            # before the await would hand the push to a batch already written.
+            self._unsettled.append(pushes)
             self._run("settle", self._settle_while_unsettled)
 
     async def _settle_while_unsettled(self) -> None:

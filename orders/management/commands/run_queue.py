@@ -5,8 +5,10 @@ Each pass (1) rebuilds the kitchen queue from the database if Redis lost it,
 orders whose pickup time has come, atomically, and marks each ready once,
 (4) reminds and closes ready orders nobody collected, (5) pushes every alert
 that is due and not yet sent, or sent but never acknowledged. Then it sleeps
-until the next pickup time or the interval, whichever comes first. Safe to
-run as several copies.
+until the next pickup time or the interval, whichever comes first; while
+Redis is down, a pass per interval, quietly. Safe to run as several copies,
+and no transaction spans a wait, so one copy's stall holds up the others only
+as long as one statement (PostgreSQL also ends a frozen copy's transaction).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
+from django.db.backends.signals import connection_created
 from redis.exceptions import RedisError
 
 from notifications import delivery
@@ -32,9 +35,14 @@ logger = logging.getLogger("pickup.run_queue")
 RETRY_DELAY_MS = 10_000
 # Sleep in slices this long so SIGTERM is honoured quickly.
 SLEEP_SLICE = 0.25
-# Orders claimed and made ready per transaction, between two alert sweeps:
+# Orders claimed and made ready per statement, between two alert sweeps:
 # a customer's alert never waits behind more than one slice of kitchen work.
 KITCHEN_SLICE = 100
+# On PostgreSQL the server ends a worker's session that sits this long inside
+# a transaction without a word (frozen: a long pause, a stopped VM), so its
+# locks go and the other workers carry on. Its transactions are a few short
+# statements: only a stalled worker ever comes near this.
+FROZEN_TRANSACTION_LIMIT_MS = 5000
 
 
 class Command(BaseCommand):
@@ -60,22 +68,40 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, self.on_signal)
             signal.signal(signal.SIGINT, self.on_signal)
             tune_for_latency()
+            connection_created.connect(limit_frozen_transactions)
+            if connection.connection is not None:
+                limit_frozen_transactions(sender=None, connection=connection)
+        self.redis_down = False
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
             try:
                 orders, alerts = self.run_pass()
+                self.on_redis_back()
                 logger.info("pass: %d order(s) processed, %d alert push(es)", orders, alerts)
             except RedisError as error:
-                logger.warning("Redis unavailable (%s); retrying", error)
-                self.last_rebuild = 0.0  # whatever Redis comes back with, check it
+                self.on_redis_down(error, interval)
             except Exception:
                 logger.exception("pass failed; retrying")
             finally:
                 close_old_connections()
             if once:
                 break
-            self.sleep_until(self.next_wake(interval))
+            # Without Redis no alert can be pushed and no order claimed: a
+            # pass per interval finds out when it is back, without spinning.
+            self.sleep_until(time.time() + interval if self.redis_down else self.next_wake(interval))
         logger.info("run_queue stopped")
+
+    def on_redis_down(self, error: RedisError, interval: float) -> None:
+        """Say it once per outage; the passes that keep failing meanwhile stay quiet."""
+        if not self.redis_down:
+            logger.warning("Redis unavailable (%s); trying again every %.3fs until it is back", error, interval)
+        self.redis_down = True
+        self.last_rebuild = 0.0  # whatever Redis comes back with, check it
+
+    def on_redis_back(self) -> None:
+        if self.redis_down:
+            logger.warning("Redis is back")
+        self.redis_down = False
 
     def on_signal(self, signum, frame):
         logger.info("received %s; finishing the current item", signal.Signals(signum).name)
@@ -87,8 +113,7 @@ class Command(BaseCommand):
         self.rebuild_if_needed()
         # Alerts first: they are what the customer is waiting for.
         alerts = self.push_due_alerts()
-        with transaction.atomic():
-            timeline.start_preparations(limit=self.batch)
+        timeline.start_preparations(limit=self.batch)
         processed = 0
         while not self.stopping:
             claimed = self.claim_batch()
@@ -97,8 +122,7 @@ class Command(BaseCommand):
             alerts += self.push_due_alerts()
             if len(claimed) < self.kitchen_batch:
                 break
-        with transaction.atomic():
-            timeline.handle_no_shows(limit=self.batch)
+        timeline.handle_no_shows(limit=self.batch)
         return processed, alerts + self.push_due_alerts()
 
     def push_due_alerts(self) -> int:
@@ -126,24 +150,24 @@ class Command(BaseCommand):
         lease_ms = settings.PICKUP_CLAIM_LEASE_SECONDS * 1000
         claimed = kitchen_queue.claim_due(now_ms=now_ms, lease_ms=lease_ms, limit=self.kitchen_batch)
         done, ready, lines = [], [], []
-        # One commit per batch: the orders still waiting are made ready by
-        # one statement, the rest each in a savepoint, so one failing order
-        # is pushed back without undoing the others. The log lines follow
-        # the commit, so they only ever tell what was stored.
-        with transaction.atomic():
-            made_ready = self.make_ready([order_id for order_id, _ in claimed])
-            for order_id, pickup_ms in claimed:
-                if order_id in made_ready:
-                    outcome = (made_ready[order_id], "ready")
-                else:
-                    outcome = self.handle_one(order_id, pickup_ms, now_ms)
-                if outcome is None:
-                    continue
-                code, what = outcome
-                done.append(order_id)
-                lines.append((code, order_id, what, now_ms - pickup_ms))
-                if what == "ready":
-                    ready.append(order_id)
+        # The orders still waiting are made ready by one statement that
+        # commits by itself, the rest each in a short transaction of their
+        # own: no transaction spans the batch, so a worker that stalls (or is
+        # frozen) between two of them holds no lock another worker waits for.
+        # The log lines follow the commits, so they only ever tell what was stored.
+        made_ready = self.make_ready([order_id for order_id, _ in claimed])
+        for order_id, pickup_ms in claimed:
+            if order_id in made_ready:
+                outcome = (made_ready[order_id], "ready")
+            else:
+                outcome = self.handle_one(order_id, pickup_ms, now_ms)
+            if outcome is None:
+                continue
+            code, what = outcome
+            done.append(order_id)
+            lines.append((code, order_id, what, now_ms - pickup_ms))
+            if what == "ready":
+                ready.append(order_id)
         for line in lines:
             logger.info("order %s (id %s): %s, %d ms after its pickup time", *line)
         kitchen_queue.finish(done, lease_end_ms=now_ms + lease_ms)
@@ -153,8 +177,7 @@ class Command(BaseCommand):
 
     def make_ready(self, order_ids: list[int]) -> dict[int, str]:
         try:
-            with transaction.atomic():
-                return timeline.make_ready(order_ids)
+            return timeline.make_ready(order_ids)
         except Exception:
             logger.exception("making %d order(s) ready in one statement failed; one by one instead", len(order_ids))
             return {}
@@ -165,6 +188,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 return timeline.process_due_order(order_id)
         except Exception:
+            # After the rollback: Redis is never waited for inside a transaction.
             logger.exception("order id %s failed; trying again in %d s", order_id, RETRY_DELAY_MS // 1000)
             kitchen_queue.postpone(order_id, now_ms + RETRY_DELAY_MS)
             return None
@@ -191,3 +215,10 @@ class Command(BaseCommand):
             if left <= 0:
                 return
             time.sleep(min(SLEEP_SLICE, left))
+
+
+def limit_frozen_transactions(sender, connection, **kwargs) -> None:
+    """Bound, on the server, how long this worker's stall can hold up another's work."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {FROZEN_TRANSACTION_LIMIT_MS}")
