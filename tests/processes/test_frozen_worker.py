@@ -19,7 +19,6 @@ import pytest
 
 from pickup.testing import Stack
 from tests.processes.clients import wait_until
-from tests.processes.conftest import PRODUCTION_TIMING
 from tests.processes.crashes import freeze_when
 from tests.processes.orders_in_bulk import place_orders
 from tests.processes.records import kitchen_queue_keys, ready_counts
@@ -42,14 +41,13 @@ def postgres_stack(tmp_path):
     name = f"pickup_stack_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     url = server.rsplit("/", 1)[0] + "/" + name
-    env = {
-        **PRODUCTION_TIMING,
-        "PICKUP_WEB_TIMERS": "false",
+    timing = {
+        "PICKUP_WEB_TIMERS": False,
         # A frozen worker's kitchen-queue claims go to the other one quickly.
-        "PICKUP_CLAIM_LEASE_SECONDS": "2",
+        "PICKUP_CLAIM_LEASE_SECONDS": 2,
     }
     try:
-        with Stack(database_url=url, log_dir=str(tmp_path), env=env) as stack:
+        with Stack(database_url=url, log_dir=str(tmp_path), settings=timing) as stack:
             stack.prepare(slot_capacity=30_000)  # a smallint on PostgreSQL
             yield stack, url
     finally:

@@ -24,10 +24,10 @@ CUSTOMERS = 40  # one group each: a re-join long enough to be caught half-way
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     # run_queue pushes through Redis to the groups; a web timer would hand
     # alerts to its own sockets without asking Redis who is in the group.
-    return {"PICKUP_WEB_TIMERS": "false", "PICKUP_ALERT_RESEND_SECONDS": "1"}
+    return {"PICKUP_WEB_TIMERS": False, "PICKUP_ALERT_RESEND_SECONDS": 1}
 
 
 def groups_in_redis(stack) -> int:

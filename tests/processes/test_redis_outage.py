@@ -17,9 +17,9 @@ OUTAGE = 3.5  # seconds Redis stays down
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     # Pushes lost with Redis come again after a second, not ten.
-    return {"PICKUP_ALERT_RESEND_SECONDS": "1"}
+    return {"PICKUP_ALERT_RESEND_SECONDS": 1}
 
 
 def run_queue_says(stack, words: str) -> int:

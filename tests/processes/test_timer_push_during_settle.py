@@ -22,9 +22,9 @@ OTHER_MEMBERS = 20_000  # members of the second customer's group on no live sock
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     # No run_queue here, and no resends: the record is the web timers' alone.
-    return {"PICKUP_ALERT_RESEND_SECONDS": "3600"}
+    return {"PICKUP_ALERT_RESEND_SECONDS": 3600}
 
 
 def group_keys(stack) -> set[bytes]:

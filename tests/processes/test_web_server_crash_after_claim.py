@@ -20,12 +20,12 @@ WORKER_LEASE = 60  # seconds
 
 
 @pytest.fixture
-def stack_env():
+def stack_settings():
     return {
         # A whole second between the timer's claim and its push, to kill the server in.
-        "PICKUP_TIMER_LOOKAHEAD_MS": "1000",
+        "PICKUP_TIMER_LOOKAHEAD_MS": 1000,
         # A worker's lease far longer than the timer's claim, so the two cannot be mistaken.
-        "PICKUP_CLAIM_LEASE_SECONDS": str(WORKER_LEASE),
+        "PICKUP_CLAIM_LEASE_SECONDS": WORKER_LEASE,
     }
 
 
