@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 
 from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import selectors
@@ -26,19 +27,25 @@ logger = logging.getLogger(__name__)
 def announce(orders: Iterable[Order | int], event: str, *, skip: dict[int, str] | None = None) -> None:
     """After commit, push the orders' current state to their customers and tell the kitchen.
 
-    ``skip`` maps an order id to the socket that asked for the change: that
-    socket gets the state as its reply, so the push leaves it out (one
-    message, not two).
+    Pass ids to have the orders read again after commit; pass Order objects
+    only when they hold exactly what was written (new orders), which saves
+    the placing path a query. ``skip`` maps an order id to the socket that
+    asked for the change: that socket gets the state as its reply, so the
+    push leaves it out (one message, not two).
     """
+    orders = list(orders)
+    if orders:
+        transaction.on_commit(lambda: publish_orders(orders, event, skip=skip or {}), robust=True)
+
+
+def publish_orders(orders: list[Order | int], event: str, *, skip: dict[int, str]) -> None:
+    """Push the orders to their customers' tabs and tell the kitchen; call after commit (``announce`` does)."""
     order_ids = [order if isinstance(order, int) else order.pk for order in orders]
-    if order_ids:
-        transaction.on_commit(lambda: publish_orders(order_ids, event, skip=skip or {}), robust=True)
-
-
-def publish_orders(order_ids: list[int], event: str, *, skip: dict[int, str]) -> None:
-    """Read the orders as committed and push them; call after commit (``announce`` does)."""
-    fresh = Order.objects.filter(pk__in=order_ids).prefetch_related(selectors.LINES_WITH_ITEMS)
-    messages = [(customer_group(order.customer_id), order_message(order, skip.get(order.pk))) for order in fresh]
+    if all(isinstance(order, Order) for order in orders):
+        prefetch_related_objects(orders, selectors.LINES_WITH_ITEMS)  # the placing reply reuses them
+    else:
+        orders = list(Order.objects.filter(pk__in=order_ids).prefetch_related(selectors.LINES_WITH_ITEMS))
+    messages = [(customer_group(order.customer_id), order_message(order, skip.get(order.pk))) for order in orders]
     messages.append((STAFF_GROUP, {"type": "kitchen.changed", "event": event, "order_ids": order_ids}))
     publish(messages)
 

@@ -285,7 +285,7 @@ def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime,
             raise PickupError("order_changed", _("Order %(code)s was changed meanwhile; reload it.") % {"code": order.pickup_code})
         alerts.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
         transaction.on_commit(lambda: _enqueue([order]))
-        announce([order], "order.updated", skip={order.pk: reply_channel})
+        announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) moved to %s", order.pickup_code, order.pk, pickup_at.isoformat())
     return order
 
@@ -346,7 +346,7 @@ def change_status(
         alerts.withdraw_alerts(order)
     if status not in Order.WAITING:
         transaction.on_commit(lambda: kitchen_queue.remove(order.pk))
-    announce([order], "order.updated", skip={order.pk: reply_channel})
+    announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) is now %s", order.pickup_code, order.pk, status)
     return order
 

@@ -105,7 +105,7 @@ def handle_no_shows(*, limit: int = 500) -> int:
     )
     for order in to_remind:
         alerts.schedule_alert(order=order, kind=Alert.Kind.REMINDER, due_at=now)
-        announce([order], "order.reminded")
+        announce([order.pk], "order.reminded")
         logger.info("order %s (id %s): collection reminder scheduled", order.pickup_code, order.pk)
         handled += 1
     for order in Order.objects.filter(status=Order.Status.READY, pickup_at__lte=now - grace)[:limit]:
