@@ -32,7 +32,7 @@ STEPS = {
 def _board_payload() -> dict:
     board = selectors.kitchen_board()
     return {
-        "now": timezone.now().isoformat(),
+        "now": timezone.localtime().isoformat(),  # every time sent is in the restaurant's offset
         "sections": {
             section: [
                 dict(order_payload(order), in_kitchen_queue=order.in_kitchen_queue, collection_overdue=order.reminded)
