@@ -10,7 +10,6 @@ that was rolled back (STYLE.md 5c).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -20,8 +19,6 @@ from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import selectors
 from orders.models import Order
 from orders.payloads import order_payload
-
-logger = logging.getLogger(__name__)
 
 
 def announce(orders: Iterable[Order | int], event: str, *, skip: dict[int, str] | None = None) -> None:

@@ -123,6 +123,18 @@ def test_one_click_steps_are_for_staff_and_follow_the_lifecycle(menu):
     assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
 
 
+def test_a_cancel_reason_must_come_from_the_translated_list(menu):
+    order = place(menu, 3600)
+    manager = logged_in(is_staff=True, is_superuser=True)
+    url = reverse("admin:orders_kitchen_step", args=[order.pk, "cancel"])
+    refused = manager.post(url, {"reason": "Sold out, sorry."})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_reason"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.QUEUED
+    assert manager.post(url, {"reason": "equipment"}).json()["status"] == "cancelled"
+    stored = Order.objects.get(pk=order.pk)
+    assert (stored.cancel_reason, stored.cancel_note) == ("equipment", "")
+
+
 def test_kitchen_page_and_board_render_for_staff(menu):
     place(menu, 3600)
     manager = logged_in(is_staff=True, is_superuser=True)
