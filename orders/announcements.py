@@ -13,43 +13,52 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 
 from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import selectors
-from orders.models import Order
+from orders.models import Order, OrderLine
 from orders.payloads import order_payload
 
 
-def announce(orders: Iterable[Order | int], event: str, *, skip: dict[int, str] | None = None) -> None:
+def announce(
+    orders: Iterable[Order | int],
+    event: str,
+    *,
+    skip: dict[int, str] | None = None,
+    lines: dict[int, list[OrderLine]] | None = None,
+) -> None:
     """After commit, push the orders' current state to their customers and tell the kitchen.
 
-    Pass ids to have the orders read again after commit; pass Order objects
-    only when they hold exactly what was written (new orders), which saves
-    the placing path a query. ``skip`` maps an order id to the socket that
-    asked for the change: that socket gets the state as its reply, so the
-    push leaves it out (one message, not two).
+    Pass ids to have the orders read again after commit. New orders pass
+    themselves with the ``lines`` just written: placing is the hot path, and
+    what was written needs no second read. ``skip`` maps an order id to the
+    socket that asked for the change: that socket gets the state as its
+    reply, so the push leaves it out (one message, not two).
     """
     orders = list(orders)
     if orders:
-        transaction.on_commit(lambda: publish_orders(orders, event, skip=skip or {}), robust=True)
+        transaction.on_commit(lambda: publish_orders(orders, event, skip=skip or {}, lines=lines), robust=True)
 
 
-def publish_orders(orders: list[Order | int], event: str, *, skip: dict[int, str]) -> None:
+def publish_orders(
+    orders: list[Order | int], event: str, *, skip: dict[int, str], lines: dict[int, list[OrderLine]] | None = None
+) -> None:
     """Push the orders to their customers' tabs and tell the kitchen; call after commit (``announce`` does)."""
     order_ids = [order if isinstance(order, int) else order.pk for order in orders]
-    if all(isinstance(order, Order) for order in orders):
-        prefetch_related_objects(orders, selectors.LINES_WITH_ITEMS)  # the placing reply reuses them
-    else:
+    if lines is None:
         orders = list(Order.objects.filter(pk__in=order_ids).prefetch_related(selectors.LINES_WITH_ITEMS))
-    messages = [(customer_group(order.customer_id), order_message(order, skip.get(order.pk))) for order in orders]
+        lines = {order.pk: list(order.lines.all()) for order in orders}
+    messages = [
+        (customer_group(order.customer_id), order_message(order, lines[order.pk], skip.get(order.pk)))
+        for order in orders
+    ]
     messages.append((STAFF_GROUP, {"type": "kitchen.changed", "event": event, "order_ids": order_ids}))
     publish(messages)
 
 
-def order_message(order: Order, except_channel: str | None = None) -> dict:
+def order_message(order: Order, lines: list[OrderLine], except_channel: str | None = None) -> dict:
     """The channel-layer event the customer consumer turns into ``order.updated``."""
-    message = {"type": "order.updated", "order": order_payload(order, order.language)}
+    message = {"type": "order.updated", "order": order_payload(order, order.language, lines=lines)}
     if except_channel:
         message["except_channel"] = except_channel
     return message

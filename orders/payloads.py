@@ -10,18 +10,22 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from orders.dates import pickup_label
-from orders.models import Order
+from orders.models import Order, OrderLine
 
 
-def order_payload(order: Order, language: str | None = None) -> dict:
-    """The ORDER object of docs/protocol.md, in ``language`` (else the active one, items in the order's)."""
+def order_payload(order: Order, language: str | None = None, *, lines: list[OrderLine] | None = None) -> dict:
+    """The ORDER object of docs/protocol.md, in ``language`` (else the active one, items in the order's).
+
+    ``lines`` saves a query when the caller has them (with their menu items) at hand.
+    """
+    lines = order.lines.all() if lines is None else lines
     if language is None:
-        return _payload(order, order.language)
+        return _payload(order, lines, order.language)
     with translation.override(language):
-        return _payload(order, language)
+        return _payload(order, lines, language)
 
 
-def _payload(order: Order, names_language: str) -> dict:
+def _payload(order: Order, lines, names_language: str) -> dict:
     now = timezone.now()
     return {
         "id": order.pk,
@@ -42,7 +46,7 @@ def _payload(order: Order, names_language: str) -> dict:
                 "quantity": line.quantity,
                 "unit_price": str(line.unit_price),
             }
-            for line in order.lines.all()
+            for line in lines
         ],
     }
 

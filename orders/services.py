@@ -204,15 +204,15 @@ def _store_orders(
             )
         )
     Order.objects.bulk_create(orders)
-    OrderLine.objects.bulk_create(
-        OrderLine(order=order, menu_item=item, quantity=quantity, unit_price=item.price)
+    lines = {
+        order.pk: [OrderLine(order=order, menu_item=item, quantity=quantity, unit_price=item.price) for item, quantity in priced]
         for order, (_new, _slot, priced) in zip(orders, placed, strict=True)
-        for item, quantity in priced
-    )
+    }
+    OrderLine.objects.bulk_create(line for order_lines in lines.values() for line in order_lines)
     alerts.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
     transaction.on_commit(lambda: _enqueue(orders))
     replied = {order.pk: new.reply_channel for order, (new, _slot, _priced) in zip(orders, placed, strict=True)}
-    announce(orders, "order.placed", skip=replied)
+    announce(orders, "order.placed", skip=replied, lines=lines)
     return orders
 
 
