@@ -41,3 +41,18 @@ def test_a_ready_order_page_shows_the_lasting_ready_state_in_chinese(client, men
     assert 'data-status="ready"' in page
     assert "取餐时间：" in page and "状态：" in page
     assert menu["set"].name_zh_hans in page
+
+
+@pytest.mark.django_db
+def test_switching_the_page_language_moves_the_customers_open_orders_to_it(client, menu):
+    session = client.session
+    session[SESSION_KEY] = "customer-switching"
+    session.save()
+    waiting = services.place_order(customer_id="customer-switching", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(3600))
+    closed = services.place_order(customer_id="customer-switching", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(3600))
+    services.change_status(closed, Order.Status.CANCELLED)
+
+    client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert Order.objects.get(pk=waiting.pk).language == "zh-hans"  # its alert and updates now read in Chinese
+    assert Order.objects.get(pk=closed.pk).language == "en"  # history stays as it was
