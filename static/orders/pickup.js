@@ -170,13 +170,17 @@
     }
   }
 
+  // Once an order is past "ready", its "come and collect it" alerts are no longer true.
+  var PAST_READY = ["picked_up", "not_collected", "cancelled"];
   var READY_KINDS = ["pickup", "ready_early", "reminder"];
 
-  /* Alerts that an order's later state contradicts (ready, then cancelled or picked up) go away. */
+  /* Alerts that an order's later state contradicts go away. An update from
+     before the alert (arriving late) must not remove it, so only states
+     that can only come after "ready" count. */
   function dropStaleAlerts(order) {
+    if (PAST_READY.indexOf(order.status) < 0) { return; }
     alertsRegion.querySelectorAll('.alert[data-order-id="' + order.id + '"]').forEach(function (banner) {
-      var stillTrue = READY_KINDS.indexOf(banner.dataset.kind) >= 0 ? order.status === "ready" : order.status === "cancelled";
-      if (!stillTrue) { banner.remove(); }
+      if (READY_KINDS.indexOf(banner.dataset.kind) >= 0) { banner.remove(); }
     });
   }
 

@@ -71,6 +71,12 @@ def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(bro
     expect(page.locator(".timeline li.current")).to_have_text("Ready")
     expect(kitchen.locator("[data-section='ready'] .kitchen-code", has_text=code)).to_be_visible(timeout=5_000)
     page.screenshot(path=str(screenshot_dir / "order-page-with-alert-phone.png"), full_page=True)
+
+    ready_card = kitchen.locator("[data-section='ready'] .kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
+    ready_card.get_by_role("button", name="Picked up").click()
+    expect(page.locator(".order-detail .status")).to_have_text("Picked up", timeout=10_000)
+    expect(page.locator("#order-state")).to_have_text("Picked up. Enjoy your meal!")
+    expect(page.locator("#alerts .alert-ready_early")).to_have_count(0)  # "come and collect it" is no longer true
     staff.close()
     customer.close()
 
