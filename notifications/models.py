@@ -68,8 +68,8 @@ class Alert(models.Model):
                 return str(_("Good news: order %(code)s is ready early, please collect it at the counter.") % {"code": code})
             if self.kind == self.Kind.REMINDER:
                 return str(_("Order %(code)s is waiting for you at the counter.") % {"code": code})
-            if self.reason:
-                return str(
-                    _("Order %(code)s has been cancelled: %(reason)s") % {"code": code, "reason": self.reason}
-                )
+            # The reason is stored as a code and translated now; older alerts carry free text.
+            reason = self.order.cancel_reason_text() or self.reason
+            if reason:
+                return str(_("Order %(code)s has been cancelled: %(reason)s") % {"code": code, "reason": reason})
             return str(_("Order %(code)s has been cancelled. Sorry for the trouble.") % {"code": code})

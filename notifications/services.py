@@ -140,7 +140,7 @@ def alert_payload(alert: Alert) -> dict:
         "order_id": alert.order_id,
         "pickup_code": alert.order.pickup_code,
         "message": alert.message(),
-        "due_at": alert.due_at.isoformat(),
+        "due_at": timezone.localtime(alert.due_at).isoformat(),  # the restaurant's offset, as every time sent
     }
 
 

@@ -79,7 +79,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline]
     readonly_fields = [
         "pickup_code", "pickup_date", "pickup_at", "status", "total", "customer_id", "language",
-        "created_at", "paid_at", "ready_at", "processed_at", "closed_at",
+        "created_at", "paid_at", "ready_at", "processed_at", "closed_at", "cancel_reason", "cancel_note",
     ]
     fields = readonly_fields
     actions = ["mark_preparing", "mark_ready", "mark_picked_up", "cancel_orders"]

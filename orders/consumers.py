@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -48,9 +49,28 @@ def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]
         if isinstance(result, PickupError):
             replies.append(result)
             continue
-        with translation.override(result.language):
-            replies.append(order_payload(result))
+        replies.append(order_payload(result, result.language))
     return replies
+
+
+# Where an oversized message names its request_id, near its start as clients write it.
+_REQUEST_ID = re.compile(r'"request_id"\s*:\s*"([^"\\]{0,64})"')
+_REQUEST_ID_SEARCHED = 1024
+
+
+def request_id_of_oversized(text_data: str) -> str | None:
+    """The request_id of a message too large to parse, if its first kilobyte holds one at the top level.
+
+    The message is not parsed (that is what the limit prevents); a request_id
+    that comes later, is escaped or sits inside a nested object is not found
+    and the error goes out with ``request_id: null``.
+    """
+    head = text_data[:_REQUEST_ID_SEARCHED]
+    match = _REQUEST_ID.search(head)
+    if match is None:
+        return None
+    before = head[: match.start()]
+    return match.group(1) if before.count("{") - before.count("}") == 1 else None
 
 
 # Orders arriving on any socket while others are being written join the next
@@ -110,7 +130,8 @@ class CustomerConsumer(JsonConsumer):
             await self.send_json({"type": "alert", "alert": alert, "replayed": True})
 
     def _session_state(self) -> tuple[list[dict], list[dict]]:
-        orders = [order_payload(order) for order in selectors.customer_orders(self.customer_id).order_by("-pickup_at")[:10]]
+        recent = selectors.customer_orders(self.customer_id).order_by("-pickup_at")[:10]
+        orders = [order_payload(order, self.language) for order in recent]
         return orders, alert_services.alerts_to_replay(self.customer_id)
 
     async def disconnect(self, code):
@@ -135,6 +156,8 @@ class CustomerConsumer(JsonConsumer):
             request_id = content.get("request_id")
             await self.dispatch_message(content, request_id)
         except Exception as error:
+            if isinstance(error, PickupError) and error.code == "message_too_large":
+                request_id = request_id_of_oversized(text_data)
             await self.send_error(request_id, error)
 
     async def refuse_flood(self):
@@ -179,7 +202,9 @@ class CustomerConsumer(JsonConsumer):
         if kind == "order.place":
             request = parse_order_request(content)
             order = await order_placing.submit(
-                services.NewOrder(self.customer_id, request.lines, request.pickup_at, self.language, self.address)
+                services.NewOrder(
+                    self.customer_id, request.lines, request.pickup_at, self.language, self.channel_name, self.address
+                )
             )
             await self.send_json(
                 {
@@ -214,19 +239,26 @@ class CustomerConsumer(JsonConsumer):
             await self.send_error(request_id, error)
 
     def _cancel(self, content: dict) -> dict:
-        order = services.cancel_order(customer_id=self.customer_id, order_id=content.get("order_id"))
-        return order_payload(selectors.customer_order(self.customer_id, order.pk))
+        order = services.cancel_order(
+            customer_id=self.customer_id, order_id=content.get("order_id"), reply_channel=self.channel_name
+        )
+        return order_payload(selectors.customer_order(self.customer_id, order.pk), self.language)
 
     def _reschedule(self, content: dict) -> dict:
         pickup_at = parse_pickup_time(content.get("pickup_at"))
-        order = services.reschedule_order(customer_id=self.customer_id, order_id=content.get("order_id"), pickup_at=pickup_at)
-        return order_payload(selectors.customer_order(self.customer_id, order.pk))
+        order = services.reschedule_order(
+            customer_id=self.customer_id, order_id=content.get("order_id"), pickup_at=pickup_at,
+            reply_channel=self.channel_name,
+        )
+        return order_payload(selectors.customer_order(self.customer_id, order.pk), self.language)
 
     # Events from the channel layer, one handler per type.
     async def pickup_alert(self, event):
         await self.send_json({"type": "alert", "alert": event["alert"]})
 
     async def order_updated(self, event):
+        if event.get("except_channel") == self.channel_name:
+            return  # this tab asked for the change and has its reply already
         await self.send_json({"type": "order.updated", "order": event["order"]})
 
 

@@ -30,10 +30,12 @@ def customer_id_from_scope(scope) -> str | None:
 LANGUAGE_KEY = "pickup_language"
 
 
-def remember_language(request) -> None:
-    """Keep the page's language so alerts and socket errors use it too."""
+def remember_language(request) -> bool:
+    """Keep the page's language so alerts and socket errors use it too; True when it changed."""
     if request.session.get(LANGUAGE_KEY) != request.LANGUAGE_CODE:
         request.session[LANGUAGE_KEY] = request.LANGUAGE_CODE
+        return True
+    return False
 
 
 def language_from_scope(scope, default: str) -> str:

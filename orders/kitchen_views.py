@@ -32,7 +32,7 @@ STEPS = {
 def _board_payload() -> dict:
     board = selectors.kitchen_board()
     return {
-        "now": timezone.now().isoformat(),
+        "now": timezone.localtime().isoformat(),  # every time sent is in the restaurant's offset
         "sections": {
             section: [
                 dict(order_payload(order), in_kitchen_queue=order.in_kitchen_queue, collection_overdue=order.reminded)
@@ -61,7 +61,10 @@ def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
         "waiting": _("waiting %(time)s"),
         "newOrders": _("New orders: %(codes)s"),
     }
-    context = {**admin_context, "title": _("Kitchen queue"), "board": _board_payload(), "kitchen_text": text}
+    context = {
+        **admin_context, "title": _("Kitchen queue"), "board": _board_payload(), "kitchen_text": text,
+        "cancel_reasons": Order.CancelReason.choices,
+    }
     return TemplateResponse(request, "admin/orders/kitchen.html", context)
 
 
@@ -81,9 +84,9 @@ def kitchen_step(request: HttpRequest, order_id: int, step: str) -> JsonResponse
     if step not in STEPS:
         return JsonResponse({"error": {"code": "unknown_step", "message": _("Unknown step.")}}, status=400)
     order = get_object_or_404(Order, pk=order_id)
-    reason = request.POST.get("reason", "").strip()[:200]
+    reason, note = request.POST.get("reason", ""), request.POST.get("note", "")
     try:
-        services.change_status(order, STEPS[step], reason=reason)
+        services.change_status(order, STEPS[step], reason=reason, note=note)
     except PickupError as error:
         return JsonResponse({"error": error.as_dict()}, status=409)
     return JsonResponse({"ok": True, "status": order.status})

@@ -155,6 +155,15 @@ class Order(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         NOT_COLLECTED = "not_collected", _("Not collected")
 
+    class CancelReason(models.TextChoices):
+        """Why staff cancelled: a code stored on the order, translated when shown or sent."""
+
+        SOLD_OUT = "sold_out", _("Sold out")
+        KITCHEN_CLOSED = "kitchen_closed", _("The kitchen is closed")
+        EQUIPMENT = "equipment", _("Equipment problem")
+        CUSTOMER_REQUEST = "customer_request", _("At your request")
+        OTHER = "other", _("Other reason")
+
     # Which status may follow which. Every change of status goes through
     # orders.services.change_status, which consults this table.
     TRANSITIONS: dict[str, frozenset[str]] = {
@@ -184,6 +193,8 @@ class Order(models.Model):
     # Set once, by whichever run_queue worker handled the order at its pickup time.
     processed_at = models.DateTimeField(_("processed by kitchen queue at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancel reason"), max_length=24, choices=CancelReason.choices, blank=True)
+    cancel_note = models.CharField(_("note to the customer"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["pickup_at", "id"]
@@ -207,6 +218,11 @@ class Order(models.Model):
 
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.status]
+
+    def cancel_reason_text(self) -> str:
+        """The staff's reason in the active language, with their note if they added one."""
+        reason = str(self.get_cancel_reason_display()) if self.cancel_reason else ""
+        return " — ".join(part for part in (reason, self.cancel_note) if part)
 
     def customer_may_change(self, now: datetime) -> bool:
         """Customers may cancel or reschedule until the kitchen starts the order."""

@@ -22,10 +22,9 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import services as alerts
 from notifications.models import Alert
-from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import kitchen_queue, limits, payments, pickup_times
+from orders.announcements import announce
 from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, PickupSlot, Restaurant
-from orders.payloads import order_payload
 from pickup.errors import PickupError
 
 logger = logging.getLogger(__name__)
@@ -86,6 +85,8 @@ class NewOrder:
     lines: list[tuple[int, int]]  # (menu item id, quantity)
     pickup_at: datetime
     language: str = "en"
+    # The socket that asked: it gets the order as its reply, the customer's other tabs as a push.
+    reply_channel: str = ""
     address: str = ""  # the client's address, for the per-address order limit
 
 
@@ -233,14 +234,15 @@ def _store_orders(
             )
         )
     Order.objects.bulk_create(orders)
-    OrderLine.objects.bulk_create(
-        OrderLine(order=order, menu_item=item, quantity=quantity, unit_price=item.price)
+    lines = {
+        order.pk: [OrderLine(order=order, menu_item=item, quantity=quantity, unit_price=item.price) for item, quantity in priced]
         for order, (_new, _slot, priced) in zip(orders, placed, strict=True)
-        for item, quantity in priced
-    )
+    }
+    OrderLine.objects.bulk_create(line for order_lines in lines.values() for line in order_lines)
     alerts.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
     transaction.on_commit(lambda: _enqueue(orders))
-    transaction.on_commit(lambda: announce_to_staff([order.pk for order in orders], "order.placed"))
+    replied = {order.pk: new.reply_channel for order, (new, _slot, _priced) in zip(orders, placed, strict=True)}
+    announce(orders, "order.placed", skip=replied, lines=lines)
     return orders
 
 
@@ -252,21 +254,16 @@ def _enqueue(orders: list[Order]) -> None:
         logger.exception("could not add orders %s to the kitchen queue; rebuild will", [order.pk for order in orders])
 
 
-def announce_to_staff(order_ids: list[int], event: str) -> None:
-    publish([(STAFF_GROUP, {"type": "kitchen.changed", "event": event, "order_ids": order_ids})])
+# ---------------------------------------------------------------- customer changes
 
-
-def _announce(order: Order) -> None:
-    order = Order.objects.prefetch_related("lines__menu_item").get(pk=order.pk)
-    publish(
-        [
-            (customer_group(order.customer_id), {"type": "order.updated", "order": order_payload(order)}),
-            (STAFF_GROUP, {"type": "kitchen.changed", "event": "order.updated", "order_ids": [order.pk]}),
-        ]
+def follow_customer_language(customer_id: str, language: str) -> int:
+    """The customer switched the page's language: alerts and updates of their open orders follow it."""
+    return (
+        Order.objects.filter(customer_id=customer_id, closed_at=None)
+        .exclude(language=language)
+        .update(language=language)
     )
 
-
-# ---------------------------------------------------------------- customer changes
 
 def _changeable_order(customer_id: str, order_id: object) -> Order:
     if isinstance(order_id, bool) or not isinstance(order_id, int):
@@ -283,14 +280,14 @@ def _changeable_order(customer_id: str, order_id: object) -> Order:
     return order
 
 
-def cancel_order(*, customer_id: str, order_id: object) -> Order:
+def cancel_order(*, customer_id: str, order_id: object, reply_channel: str = "") -> Order:
     """The customer cancels before preparation starts; their place in the slot is freed."""
     with transaction.atomic():
         order = _changeable_order(customer_id, order_id)
-        return change_status(order, Order.Status.CANCELLED, notify=False)
+        return change_status(order, Order.Status.CANCELLED, notify=False, reply_channel=reply_channel)
 
 
-def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime) -> Order:
+def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime, reply_channel: str = "") -> Order:
     """Move an order to another pickup time before preparation starts.
 
     The new place is taken before the old one is given back, so a full slot
@@ -318,7 +315,7 @@ def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime)
             raise PickupError("order_changed", _("Order %(code)s was changed meanwhile; reload it.") % {"code": order.pickup_code})
         alerts.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
         transaction.on_commit(lambda: _enqueue([order]))
-        transaction.on_commit(lambda: _announce(order))
+        announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) moved to %s", order.pickup_code, order.pk, pickup_at.isoformat())
     return order
 
@@ -331,12 +328,17 @@ def may_reach(status: str) -> list[str]:
 
 
 @transaction.atomic
-def change_status(order: Order, status: str, *, reason: str = "", notify: bool = True) -> Order:
+def change_status(
+    order: Order, status: str, *, reason: str = "", note: str = "", notify: bool = True, reply_channel: str = ""
+) -> Order:
     """Move an order to ``status`` if its lifecycle allows it.
 
     The alerts, the slot's capacity and the kitchen queue follow in the same
-    transaction (or right after commit). ``notify`` sends the customer an
-    alert for a cancellation; a customer who cancels needs none.
+    transaction (or right after commit), and every tab of the customer hears
+    of it. ``notify`` sends the customer an alert for a cancellation; a
+    customer who cancels needs none. A cancellation's ``reason`` is one of
+    ``Order.CancelReason`` (stored as a code, translated when shown), with
+    an optional ``note`` in the staff's words.
     """
     now = timezone.now()
     if status not in Order.Status.values:
@@ -348,6 +350,8 @@ def change_status(order: Order, status: str, *, reason: str = "", notify: bool =
             % {"code": order.pickup_code, "current": order.get_status_display(), "target": Order.Status(status).label},
         )
     fields: dict = {"status": status}
+    if status == Order.Status.CANCELLED:
+        fields.update(_cancel_reason(reason, note))
     if status == Order.Status.READY:
         fields["ready_at"] = now
     if status in (Order.Status.PICKED_UP, Order.Status.CANCELLED, Order.Status.NOT_COLLECTED):
@@ -367,11 +371,17 @@ def change_status(order: Order, status: str, *, reason: str = "", notify: bool =
         if was_waiting:
             pickup_times.release_place(order.slot_id)
         if notify:
-            alerts.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=reason)
+            alerts.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=order.cancel_note)
     elif status in (Order.Status.PICKED_UP, Order.Status.NOT_COLLECTED):
         alerts.withdraw_alerts(order)
     if status not in Order.WAITING:
         transaction.on_commit(lambda: kitchen_queue.remove(order.pk))
-    transaction.on_commit(lambda: _announce(order))
+    announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) is now %s", order.pickup_code, order.pk, status)
     return order
+
+
+def _cancel_reason(reason: str, note: str) -> dict:
+    if reason and reason not in Order.CancelReason.values:
+        raise PickupError("invalid_reason", _("Choose a reason from the list."), field="reason")
+    return {"cancel_reason": reason, "cancel_note": note.strip()[:200]}

@@ -3,7 +3,8 @@
 Preparation starts at ``preparation_at``; at the pickup time the order is
 ready; a ready order nobody collects gets one reminder and is then marked not
 collected. Every move is a compare-and-set, so several run_queue workers (and
-staff clicking at the same moment) never apply one twice.
+staff clicking at the same moment) never apply one twice, and every move is
+announced (after commit) to the customer's open tabs and the kitchen screen.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from notifications import services as alerts
 from notifications.models import Alert
 from orders.models import Order, Restaurant
-from orders.services import announce_to_staff, change_status, may_reach
+from orders.announcements import announce
+from orders.services import change_status, may_reach
 from pickup.errors import PickupError
 
 logger = logging.getLogger("pickup.run_queue")
@@ -41,6 +43,7 @@ def process_due_order(order_id: int) -> tuple[str, str]:
         pending = Order.objects.filter(pk=order_id, status=status, processed_at=None)
         if status in may_reach(Order.Status.READY):
             if pending.update(status=Order.Status.READY, ready_at=now, processed_at=now):
+                announce([order_id], "order.ready")
                 return code, "ready"
         # Cancelled or marked ready early: nothing to do, but record that it was seen.
         elif pending.update(processed_at=now):
@@ -68,7 +71,9 @@ def make_ready(order_ids: list[int]) -> dict[int, str]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [Order.Status.READY, now, now, *order_ids, *sources])
-        return dict(cursor.fetchall())
+        made_ready = dict(cursor.fetchall())
+    announce(made_ready, "order.ready")
+    return made_ready
 
 
 def start_preparations(*, limit: int = 500) -> int:
@@ -83,8 +88,7 @@ def start_preparations(*, limit: int = 500) -> int:
         if Order.objects.filter(pk=order_id, status=status).update(status=Order.Status.PREPARING):
             started.append(order_id)
             logger.info("order %s (id %s): preparing", code, order_id)
-    if started:
-        transaction.on_commit(lambda: announce_to_staff(started, "order.preparing"))
+    announce(started, "order.preparing")
     return len(started)
 
 
@@ -101,6 +105,7 @@ def handle_no_shows(*, limit: int = 500) -> int:
     )
     for order in to_remind:
         alerts.schedule_alert(order=order, kind=Alert.Kind.REMINDER, due_at=now)
+        announce([order.pk], "order.reminded")
         logger.info("order %s (id %s): collection reminder scheduled", order.pickup_code, order.pk)
         handled += 1
     for order in Order.objects.filter(status=Order.Status.READY, pickup_at__lte=now - grace)[:limit]:

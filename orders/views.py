@@ -10,14 +10,15 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from orders import pickup_times, selectors
+from orders import dates, pickup_times, selectors, services
 from orders.models import Order, Restaurant
 from orders.customers import customer_id_for_request, remember_language
+from orders.payloads import status_note
 
 # The pickup time the page suggests: soon enough for breakfast on the way.
 SUGGESTED_LEAD = timedelta(minutes=2)
@@ -39,6 +40,8 @@ def _page_text() -> dict[str, str]:
         "moved": _("Pickup time changed."),
         "missed": _("Sent at %(time)s while you were away"),
         "confirmCancel": _("Cancel this order? This cannot be undone."),
+        "statuses": {status: str(label) for status, label in Order.Status.choices},
+        "notificationTitle": _("Pickup"),
         "timeZone": settings.TIME_ZONE,
     }
 
@@ -51,9 +54,9 @@ def _offer_payload(offer: pickup_times.Offer) -> dict:
     local = timezone.localtime(offer.start)
     return {
         "value": local.isoformat(),
-        "label": local.strftime("%H:%M"),
+        "label": dates.time_label(local),
         "day": local.date().isoformat(),
-        "day_label": formats.date_format(local, "D j M"),
+        "day_label": dates.day_label(local),
         "remaining": offer.remaining,
     }
 
@@ -69,10 +72,17 @@ def _suggested(offers: list[dict]) -> str:
     return next((offer["value"] for offer in offers if offer["value"] >= soon), offers[0]["value"] if offers else "")
 
 
+def _customer(request: HttpRequest) -> str:
+    """This browser's customer id; their orders follow the language the page is shown in."""
+    customer_id = customer_id_for_request(request)
+    if remember_language(request):
+        services.follow_customer_language(customer_id, request.LANGUAGE_CODE)
+    return customer_id
+
+
 @require_GET
 def order_page(request: HttpRequest) -> HttpResponse:
-    customer_id = customer_id_for_request(request)
-    remember_language(request)
+    customer_id = _customer(request)
     offers = _offers(FIRST_OFFERS)
     context = {
         "menu": [(item, item.display_name(request.LANGUAGE_CODE)) for item in selectors.menu()],
@@ -87,14 +97,17 @@ def order_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
-    customer_id = customer_id_for_request(request)
-    remember_language(request)
+    customer_id = _customer(request)
     order = selectors.customer_order(customer_id, order_id)
     if order is None:
         raise Http404("No such order.")
+    now = timezone.now()
     context = {
         "order": order,
-        "can_change": order.customer_may_change(timezone.now()),
+        "can_change": order.customer_may_change(now),
+        "status_note": status_note(order, now),
+        "pickup_label": dates.pickup_label(order.pickup_at),
+        "lines": [(line, line.menu_item.display_name(request.LANGUAGE_CODE)) for line in order.lines.all()],
         "offers": _offers(FIRST_OFFERS),
         "timeline": _timeline(order),
         "time_zone": settings.TIME_ZONE,

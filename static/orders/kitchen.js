@@ -161,9 +161,10 @@
     if (item) { item.querySelector(".kitchen-problem").textContent = message; }
   }
 
-  function takeStep(order, step, reason) {
+  function takeStep(order, step, reason, note) {
     var body = new URLSearchParams();
-    body.set("reason", reason);
+    body.set("reason", reason || "");
+    body.set("note", note || "");
     fetch(stepUrl(order.id, step), {
       method: "POST", credentials: "same-origin", body: body,
       headers: { "X-CSRFToken": csrfToken() }
@@ -173,21 +174,24 @@
     }).catch(function () { showProblem(order, text.offline); });
   }
 
-  /* Cancelling asks why: the customer's alert says so. */
+  /* Cancelling asks why: a reason from the list (the customer reads it in
+     their own language) and, if staff want, a note in their own words. */
   function askWhyCancel(order) {
     cancelDialog.querySelector(".cancel-code").textContent = order.pickup_code;
     cancelDialog.querySelector("form").reset();
     cancelDialog.onclose = function () {
       if (cancelDialog.returnValue === "cancel") {
-        takeStep(order, "cancel", cancelDialog.querySelector("#cancel-reason").value.trim());
+        takeStep(order, "cancel", cancelDialog.querySelector("#cancel-reason").value,
+                 cancelDialog.querySelector("#cancel-note").value.trim());
       }
     };
     cancelDialog.returnValue = "";
     cancelDialog.showModal();
   }
 
-  // Enter after typing a reason means "cancel it"; Escape keeps the order.
-  document.getElementById("cancel-reason").addEventListener("keydown", function (event) {
+  // Enter after choosing a reason or typing a note means "cancel it"; Escape keeps the order.
+  cancelDialog.addEventListener("keydown", function (event) {
+    if (event.target.tagName === "BUTTON") { return; }
     if (event.key === "Enter") { event.preventDefault(); cancelDialog.close("cancel"); }
   });
 

@@ -98,10 +98,10 @@
     },
     "order.updated": function (message) {
       showOrder(message.order);
-      if (message.request_id) {
-        var done = message.order.status === "cancelled" ? text.cancelled : text.moved;
-        document.getElementById("order-message").textContent = done;
-      }
+      // A reply says what this tab asked for; a push makes any earlier such line stale.
+      var done = "";
+      if (message.request_id) { done = message.order.status === "cancelled" ? text.cancelled : text.moved; }
+      document.getElementById("order-message").textContent = done;
     },
     "alert": function (message) { showAlert(message.alert, message.replayed); },
     "error": function (message) {
@@ -130,6 +130,8 @@
     close.type = "button";
     close.textContent = text.dismiss;
     close.onclick = function () { banner.remove(); };
+    banner.dataset.orderId = alert.order_id;
+    banner.dataset.kind = alert.kind;
     banner.append(words, close);
     alertsRegion.prepend(banner);
     markStatus(alert.order_id, alert.kind === "cancelled" ? "cancelled" : "ready");
@@ -140,14 +142,49 @@
         step.classList.toggle("current", index === 2);
       });
     }
-    if (navigator.vibrate) { navigator.vibrate([200, 100, 200]); }
-    if (window.Notification && Notification.permission === "granted") {
-      new Notification("Pickup", { body: alert.message, tag: "pickup-alert-" + alert.id });
-    }
-    beep();
+    // Banner first, then sound and vibration; the notification last, since
+    // browsers may refuse it (each step is guarded so none stops the others).
+    attempt(function () { if (navigator.vibrate) { navigator.vibrate([200, 100, 200]); } });
+    attempt(beep);
+    attempt(function () { notify(alert); });
+  }
+
+  function attempt(step) {
+    try { step(); } catch (error) { /* the banner is shown already; this extra did not work here */ }
   }
 
   function beep() { window.pickupTone(880, 0.25); }
+
+  /* A system notification where allowed. Android Chrome refuses the page's
+     constructor ("Illegal constructor"): only a service worker may show one. */
+  function notify(alert) {
+    if (!window.Notification || Notification.permission !== "granted") { return; }
+    var options = { body: alert.message, tag: "pickup-alert-" + alert.id };
+    try {
+      new Notification(text.notificationTitle, options);
+    } catch (refused) {
+      if (!navigator.serviceWorker) { return; }
+      navigator.serviceWorker.getRegistration().then(function (registration) {
+        if (registration) { return registration.showNotification(text.notificationTitle, options); }
+      }).catch(function () { /* no notification, the banner stays */ });
+    }
+  }
+
+  // Once an order is past "ready", its "come and collect it" alerts are no longer true.
+  var PAST_READY = ["picked_up", "not_collected", "cancelled"];
+  var READY_KINDS = ["pickup", "ready_early", "reminder"];
+
+  /* Alerts that an order's later state contradicts go away. An update from
+     before the alert (arriving late) must not remove it, so only states
+     that can only come after "ready" count. */
+  function dropStaleAlerts(order) {
+    if (PAST_READY.indexOf(order.status) < 0) { return; }
+    alertsRegion.querySelectorAll('.alert[data-order-id="' + order.id + '"]').forEach(function (banner) {
+      if (READY_KINDS.indexOf(banner.dataset.kind) >= 0) { banner.remove(); }
+    });
+  }
+
+  function statusLabel(order) { return text.statuses[order.status] || order.status_display; }
 
   /* HH:MM of an ISO time, in the restaurant's zone (the server sends local offsets). */
   function clock(iso) {
@@ -155,7 +192,7 @@
   }
 
   function orderItem(orderId) {
-    return document.querySelector('[data-order-id="' + orderId + '"]');
+    return document.querySelector('#orders [data-order-id="' + orderId + '"]');
   }
 
   function markStatus(orderId, status) {
@@ -166,10 +203,13 @@
   var TIMELINE = ["queued", "preparing", "ready", "picked_up"];
 
   function showOrderDetail(detail, order) {
-    detail.querySelector(".status").textContent = order.status_display;
+    detail.querySelector(".status").textContent = statusLabel(order);
+    var state = document.getElementById("order-state");
+    state.textContent = order.status_note;
+    state.dataset.status = order.status;
     var when = detail.querySelector(".pickup-when");
     when.dateTime = order.pickup_at;
-    when.textContent = order.pickup_at.slice(0, 10) + " " + order.pickup_at.slice(11, 16);
+    when.textContent = order.pickup_label;
     detail.querySelector(".pickup-code").textContent = order.pickup_code;
     var reached = TIMELINE.indexOf(order.status === "placed" ? "queued" : order.status);
     detail.querySelectorAll(".timeline li").forEach(function (step, index) {
@@ -182,6 +222,7 @@
   }
 
   function showOrder(order) {
+    dropStaleAlerts(order);
     var list = document.getElementById("orders");
     var detail = document.querySelector(".order-detail");
     if (detail && String(order.id) === detail.dataset.orderId) {
@@ -201,7 +242,7 @@
     item.querySelector("a").href = "/orders/" + order.id + "/";
     item.querySelector(".code").textContent = order.pickup_code;
     item.querySelector(".when").textContent = order.pickup_at.slice(11, 16);
-    item.querySelector(".status").textContent = order.status_display;
+    item.querySelector(".status").textContent = statusLabel(order);
     item.dataset.status = order.status;
   }
 

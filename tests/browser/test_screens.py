@@ -71,6 +71,12 @@ def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(bro
     expect(page.locator(".timeline li.current")).to_have_text("Ready")
     expect(kitchen.locator("[data-section='ready'] .kitchen-code", has_text=code)).to_be_visible(timeout=5_000)
     page.screenshot(path=str(screenshot_dir / "order-page-with-alert-phone.png"), full_page=True)
+
+    ready_card = kitchen.locator("[data-section='ready'] .kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
+    ready_card.get_by_role("button", name="Picked up").click()
+    expect(page.locator(".order-detail .status")).to_have_text("Picked up", timeout=10_000)
+    expect(page.locator("#order-state")).to_have_text("Picked up. Enjoy your meal!")
+    expect(page.locator("#alerts .alert-ready_early")).to_have_count(0)  # "come and collect it" is no longer true
     staff.close()
     customer.close()
 
@@ -87,15 +93,19 @@ def test_customer_reschedules_then_staff_cancel_with_a_reason_the_customer_is_to
 
     card = kitchen.locator(".kitchen-order", has=kitchen.locator(".kitchen-code", has_text=code))
     card.get_by_role("button", name="Cancel").click()
-    reason = kitchen.get_by_role("dialog").get_by_label("Reason (the customer sees it)")
-    expect(reason).to_be_focused()  # keyboard users type straight away
-    kitchen.keyboard.type("Out of congee, sorry.")
+    dialog = kitchen.get_by_role("dialog")
+    reason = dialog.get_by_label("Reason (the customer sees it, in their language)")
+    expect(reason).to_be_focused()  # keyboard users choose straight away
+    reason.select_option("sold_out")
+    dialog.get_by_label("Note to the customer (optional)").fill("No congee left today.")
     kitchen.keyboard.press("Enter")
 
     expect(page.locator("#alerts .alert-cancelled")).to_contain_text(
-        f"Order {code} has been cancelled: Out of congee, sorry.", timeout=10_000
+        f"Order {code} has been cancelled: Sold out — No congee left today.", timeout=10_000
     )
     expect(page.locator(".order-detail .status")).to_have_text("Cancelled")
+    expect(page.locator("#order-state")).to_have_text("Cancelled: Sold out — No congee left today.")
+    expect(page.locator("#order-message")).to_have_text("")  # "Pickup time changed." is no longer the news
     expect(page.locator("#order-changes")).to_be_hidden()
     expect(card).to_be_hidden(timeout=5_000)  # gone from the kitchen screen
     staff.close()

@@ -58,6 +58,8 @@ async def test_every_tab_of_the_customer_gets_the_alert_and_no_other_customer(me
     other_key, _ = await customer_session()
     async with connected(session_key) as tab1, connected(session_key) as tab2, connected(other_key) as stranger:
         order = await place(tab1, menu, 1.0)
+        told = await tab2.receive_json_from(timeout=5)
+        assert told["type"] == "order.updated" and told["order"]["id"] == order["id"]  # the new order, pushed
         first = await tab1.receive_json_from(timeout=5)
         second = await tab2.receive_json_from(timeout=5)
         assert first["alert"]["id"] == second["alert"]["id"]
@@ -211,7 +213,7 @@ async def test_an_alert_withdrawn_after_its_claim_is_not_pushed(menu, settings):
         order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
         assert claimed is not None
         stored = await Order.objects.aget(pk=order["id"])
-        await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen closed")
+        await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen_closed")
         kinds = []
         while not await socket.receive_nothing(timeout=max(0.01, due.timestamp() + 0.7 - time.time())):
             message = await socket.receive_json_from(timeout=5)

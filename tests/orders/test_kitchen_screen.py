@@ -53,7 +53,7 @@ async def test_kitchen_socket_refuses_anonymous_and_customers_and_tells_staff_of
     order = await database_sync_to_async(place)(menu, 3600)
     message = await socket.receive_json_from(timeout=5)
     assert message == {"type": "kitchen.changed", "event": "order.placed", "order_ids": [order.pk]}
-    await database_sync_to_async(services.change_status)(order, Order.Status.CANCELLED, reason="out of congee")
+    await database_sync_to_async(services.change_status)(order, Order.Status.CANCELLED, reason="sold_out", note="out of congee")
     message = await socket.receive_json_from(timeout=5)
     assert message["event"] == "order.updated" and message["order_ids"] == [order.pk]
     await socket.disconnect()
@@ -116,11 +116,23 @@ def test_one_click_steps_are_for_staff_and_follow_the_lifecycle(menu):
     assert cook.post(url).status_code == 403  # staff without the order permission
 
     manager = logged_in(is_staff=True, is_superuser=True)
-    response = manager.post(reverse("admin:orders_kitchen_step", args=[order.pk, "cancel"]), {"reason": "no congee left"})
+    response = manager.post(reverse("admin:orders_kitchen_step", args=[order.pk, "cancel"]), {"reason": "sold_out", "note": "no congee left"})
     assert response.json() == {"ok": True, "status": "cancelled"}
     again = manager.post(reverse("admin:orders_kitchen_step", args=[order.pk, "ready"]))
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_transition"
     assert Order.objects.get(pk=order.pk).status == Order.Status.CANCELLED
+
+
+def test_a_cancel_reason_must_come_from_the_translated_list(menu):
+    order = place(menu, 3600)
+    manager = logged_in(is_staff=True, is_superuser=True)
+    url = reverse("admin:orders_kitchen_step", args=[order.pk, "cancel"])
+    refused = manager.post(url, {"reason": "Sold out, sorry."})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_reason"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.QUEUED
+    assert manager.post(url, {"reason": "equipment"}).json()["status"] == "cancelled"
+    stored = Order.objects.get(pk=order.pk)
+    assert (stored.cancel_reason, stored.cancel_note) == ("equipment", "")
 
 
 def test_kitchen_page_and_board_render_for_staff(menu):

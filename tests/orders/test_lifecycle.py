@@ -69,9 +69,9 @@ def test_staff_cancel_with_a_reason_alerts_the_customer_and_frees_the_place(menu
     order = place(menu)
     slot = PickupSlot.objects.get(pk=order.slot_id)
     assert slot.taken == 1
-    services.change_status(order, Order.Status.CANCELLED, reason="we ran out of congee")
+    services.change_status(order, Order.Status.CANCELLED, reason="sold_out", note="we ran out of congee")
     alert = Alert.objects.get(order=order, kind=Alert.Kind.CANCELLED)
-    assert alert.message() == f"Order {order.pickup_code} has been cancelled: we ran out of congee"
+    assert alert.message() == f"Order {order.pickup_code} has been cancelled: Sold out — we ran out of congee"
     assert Alert.objects.get(order=order, kind=Alert.Kind.PICKUP).cancelled_at is not None
     assert PickupSlot.objects.get(pk=slot.pk).taken == 0
     assert kitchen_queue.size() == 0

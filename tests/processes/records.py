@@ -114,6 +114,15 @@ def ready_counts(stack: Stack, log: str | None = None) -> Counter:
     return Counter(int(order_id) for order_id in _READY_LINE.findall(_log_text(stack, log)))
 
 
+async def logged_ready_counts(stack: Stack, order_ids, timeout: float = 10) -> Counter:
+    """ready_counts, once each of ``order_ids`` has its line. run_queue logs
+    after its commit and after the customers' updates are handed on, so the
+    database says "ready" a moment before the log does."""
+    wanted = set(order_ids)
+    await wait_until(lambda: wanted <= set(ready_counts(stack)), timeout, "every order made ready to be logged")
+    return ready_counts(stack)
+
+
 def first_pushes(stack: Stack, log: str | None = None) -> Counter:
     """How many times the logs (all, or the one named) say each alert id was pushed as its first push (``push 1 … pushed``)."""
     return Counter(int(alert_id) for alert_id, _via in _FIRST_PUSH_LINE.findall(_log_text(stack, log)))

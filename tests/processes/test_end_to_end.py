@@ -30,6 +30,8 @@ async def test_order_alert_and_run_queue_through_real_processes(stack):
     second_tab = await connect(base, cookie)
     try:
         order = await place_order(socket, item, 1.5)
+        told = json.loads(await asyncio.wait_for(second_tab.recv(), timeout=10))
+        assert told["type"] == "order.updated" and told["order"]["id"] == order["id"], told  # the other tab hears of it
         for tab in (socket, second_tab):
             alert = json.loads(await asyncio.wait_for(tab.recv(), timeout=10))
             assert alert["type"] == "alert", alert

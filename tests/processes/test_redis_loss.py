@@ -18,11 +18,11 @@ from tests.processes.records import (
     all_acknowledged,
     kitchen_queue_keys,
     logged_first_pushes,
+    logged_ready_counts,
     order_states,
     orders_restored,
     pickup_alerts,
     processed_count,
-    ready_counts,
 )
 
 pytestmark = pytest.mark.processes
@@ -55,7 +55,7 @@ async def test_redis_losing_its_memory_mid_run_skips_no_order_and_repeats_none(s
     worker.send_signal(signal.SIGCONT)
 
     await wait_until(lambda: processed_count(stack, order_ids) == 200, 60, "every order processed")
-    assert ready_counts(stack) == dict.fromkeys(order_ids, 1)
+    assert await logged_ready_counts(stack, order_ids) == dict.fromkeys(order_ids, 1)
     assert order_states(stack, order_ids) == {"ready": 200}
     assert sum(orders_restored(stack)[rebuilds_before:]) > 0  # the waiting orders, rebuilt from the database
     assert kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}
@@ -83,5 +83,5 @@ async def test_an_order_redis_lost_behind_an_intact_marker_is_restored_by_the_pe
     assert orders_restored(stack)[rebuilds_before:] == [1]
     assert processed_count(stack, order_ids) == 0  # restored before its pickup time, not late
     await wait_until(lambda: processed_count(stack, order_ids) == 3, 30, "all three orders processed")
-    assert ready_counts(stack) == dict.fromkeys(order_ids, 1)
+    assert await logged_ready_counts(stack, order_ids) == dict.fromkeys(order_ids, 1)
     assert order_states(stack, order_ids) == {"ready": 3}

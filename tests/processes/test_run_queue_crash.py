@@ -73,6 +73,7 @@ async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_n
     # Across all three workers' logs no order was made ready twice. A worker
     # logs after its commit, so orders the killed one still held may have
     # been made ready without a line; the others each have exactly one.
+    await wait_until(lambda: set(order_ids) - held_orders <= set(ready_counts(stack)), 10, "the live workers' lines")
     made_ready = ready_counts(stack)
     assert set(made_ready.values()) == {1}
     assert set(made_ready) <= set(order_ids)

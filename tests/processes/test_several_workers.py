@@ -12,6 +12,7 @@ from tests.processes.records import (
     first_pushes,
     kitchen_queue_keys,
     logged_first_pushes,
+    logged_ready_counts,
     order_states,
     pickup_alerts,
     processed_count,
@@ -47,7 +48,7 @@ async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exac
     alerts = pickup_alerts(stack, order_ids)
     await wait_until(lambda: all(alert.sent for alert in pickup_alerts(stack, order_ids).values()), 30, "every alert pushed")
 
-    counts = ready_counts(stack)
+    counts = await logged_ready_counts(stack, order_ids)
     assert counts == dict.fromkeys(order_ids, 1)
     assert order_states(stack, order_ids) == {"ready": ORDERS}
     assert kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}

@@ -15,9 +15,9 @@ from tests.processes.records import (
     all_sent,
     first_push_senders,
     logged_first_pushes,
+    logged_ready_counts,
     pickup_alerts,
     processed_count,
-    ready_counts,
 )
 
 pytestmark = pytest.mark.processes
@@ -79,7 +79,7 @@ async def test_alerts_due_while_the_only_web_server_is_dead_are_shown_once_when_
     pushed_first = await logged_first_pushes(stack, owed)
     assert {alert_id: pushed_first[alert_id] for alert_id in owed} == dict.fromkeys(owed, 1)
     await wait_until(lambda: processed_count(stack, order_ids) == 5, 10, "run_queue to make the orders ready")
-    assert ready_counts(stack) == dict.fromkeys(order_ids, 1)
+    assert await logged_ready_counts(stack, order_ids) == dict.fromkeys(order_ids, 1)
     await customer.disconnect()
 
 

@@ -26,7 +26,6 @@ from redis.exceptions import RedisError
 from notifications import delivery
 from notifications import services as alert_services
 from orders import kitchen_queue, selectors, timeline
-from orders.services import announce_to_staff
 from pickup.gc_tuning import tune_for_latency
 
 logger = logging.getLogger("pickup.run_queue")
@@ -149,7 +148,7 @@ class Command(BaseCommand):
         now_ms = int(time.time() * 1000) - settings.PICKUP_KITCHEN_DELAY_MS
         lease_ms = settings.PICKUP_CLAIM_LEASE_SECONDS * 1000
         claimed = kitchen_queue.claim_due(now_ms=now_ms, lease_ms=lease_ms, limit=self.kitchen_batch)
-        done, ready, lines = [], [], []
+        done, lines = [], []
         # The orders still waiting are made ready by one statement that
         # commits by itself, the rest each in a short transaction of their
         # own: no transaction spans the batch, so a worker that stalls (or is
@@ -166,13 +165,11 @@ class Command(BaseCommand):
             code, what = outcome
             done.append(order_id)
             lines.append((code, order_id, what, now_ms - pickup_ms))
-            if what == "ready":
-                ready.append(order_id)
         for line in lines:
             logger.info("order %s (id %s): %s, %d ms after its pickup time", *line)
+        # Customers and the kitchen screen hear of each order made ready from
+        # orders.timeline, once each change is committed.
         kitchen_queue.finish(done, lease_end_ms=now_ms + lease_ms)
-        if ready:
-            announce_to_staff(ready, "order.ready")
         return [order_id for order_id, _ in claimed]
 
     def make_ready(self, order_ids: list[int]) -> dict[int, str]:
