@@ -81,6 +81,20 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Under daphne every concurrent request runs in its own thread, and a
+# persistent connection per thread ran PostgreSQL out of connections at ten
+# page loads in flight. On PostgreSQL each process instead borrows from a
+# psycopg pool of at most DATABASE_POOL_MAX_SIZE connections (Django returns a
+# connection to it wherever it would have closed one) and a request waits for
+# a free one; 0 falls back to DATABASE_CONN_MAX_AGE, e.g. behind PgBouncer.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections open instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": 30,  # seconds a request waits for a connection before it fails
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while run_queue writes; the busy timeout
     # makes concurrent writers wait for the lock instead of failing at once.

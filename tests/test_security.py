@@ -96,6 +96,16 @@ def test_deploy_check_passes_with_production_settings():
     assert result.returncode == 0, result.stderr + result.stdout
 
 
+def test_deploy_check_warns_about_persistent_postgresql_connections_without_the_pool():
+    result = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup", DATABASE_POOL_MAX_SIZE="0",
+                          DATABASE_CONN_MAX_AGE="600")
+    assert result.returncode != 0
+    assert "pickup.W003" in result.stderr + result.stdout
+    pgbouncer = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup", DATABASE_POOL_MAX_SIZE="0",
+                             DATABASE_CONN_MAX_AGE="0")
+    assert pgbouncer.returncode == 0, pgbouncer.stderr + pgbouncer.stdout
+
+
 def test_deploy_check_warns_about_sqlite_in_production():
     result = deploy_check(DATABASE_URL="sqlite:////tmp/pickup-deploy-check.sqlite3")
     assert result.returncode != 0
