@@ -8,8 +8,9 @@ message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
+from datetime import datetime
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -26,7 +27,7 @@ from notifications.sender import STAFF_GROUP, customer_group
 from notifications.timers import alert_timers
 from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
-from orders.parsing import parse_order_request, parse_pickup_time
+from orders.parsing import BadMessage, parse_alert_id, parse_message, parse_order_id, parse_order_request, parse_pickup_time
 from orders.payloads import order_payload
 from pickup.batching import Batcher
 from pickup.errors import PickupError
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Sent in the close frame when the page's session is missing.
 CLOSE_NO_SESSION = 4401
+# One socket's bad messages or failures are logged at most this often.
+LOG_INTERVAL_SECONDS = 60
 
 
 def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]:
@@ -72,6 +75,15 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    def log_once_a_minute(self, level: int, message: str, *args, **kwargs) -> None:
+        """Log for this socket at most once a minute: a client repeating a bad
+        message must not fill the log (nor keep the server busy writing it)."""
+        now = time.monotonic()
+        if now < getattr(self, "quiet_until", 0.0):
+            return
+        self.quiet_until = now + LOG_INTERVAL_SECONDS
+        logger.log(level, message, *args, **kwargs)
 
 
 class CustomerConsumer(JsonConsumer):
@@ -124,29 +136,16 @@ class CustomerConsumer(JsonConsumer):
     async def send_error(self, request_id: str | None, error: Exception):
         """Answer a failed request: its PickupError as it is, anything else as ours (and logged)."""
         if isinstance(error, PickupError):
+            if isinstance(error, BadMessage):
+                self.log_once_a_minute(logging.INFO, "bad message from %s: %s", self.customer_id, error.code)
             await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
             return
-        logger.error("customer message failed", exc_info=error)
+        self.log_once_a_minute(logging.ERROR, "customer message failed", exc_info=error)
         message = _("Something went wrong on our side; please try again.")
         await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
-    @staticmethod
-    def parse(text_data: str | None) -> dict:
-        if text_data is None:
-            raise PickupError("invalid_json", _("Send text frames containing JSON."))
-        limit = settings.PICKUP_MAX_MESSAGE_BYTES
-        if len(text_data) > limit or len(text_data.encode()) > limit:
-            raise PickupError("message_too_large", _("Messages are limited to %(limit)d bytes.") % {"limit": limit})
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            raise PickupError("invalid_json", _("That message is not valid JSON.")) from None
-        if not isinstance(content, dict):
-            raise PickupError("invalid_message", _("A message must be a JSON object with a type."))
-        request_id = content.get("request_id")
-        if request_id is not None and not (isinstance(request_id, str) and len(request_id) <= 64):
-            raise PickupError("invalid_message", _("request_id must be a string of at most 64 characters."))
-        return content
+    def parse(self, text_data: str | None) -> dict:
+        return parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
 
     async def dispatch_message(self, content: dict, request_id: str | None):
         kind = content.get("type")
@@ -164,10 +163,11 @@ class CustomerConsumer(JsonConsumer):
                 }
             )
         elif kind == "order.cancel":
-            order = await database_sync_to_async(self._cancel)(content)
+            order = await database_sync_to_async(self._cancel)(parse_order_id(content.get("order_id")))
             await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
         elif kind == "order.reschedule":
-            order = await database_sync_to_async(self._reschedule)(content)
+            order_id, pickup_at = parse_order_id(content.get("order_id")), parse_pickup_time(content.get("pickup_at"))
+            order = await database_sync_to_async(self._reschedule)(order_id, pickup_at)
             await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
         elif kind == "alert.ack":
             # Answered from a task: the batcher holds an ack up to 20 ms, and
@@ -182,18 +182,18 @@ class CustomerConsumer(JsonConsumer):
 
     async def handle_ack(self, content: dict, request_id: str | None):
         try:
-            await acks.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
-            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
+            alert_id = parse_alert_id(content.get("alert_id"))
+            await acks.acknowledge(customer_id=self.customer_id, alert_id=alert_id)
+            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": alert_id})
         except Exception as error:
             await self.send_error(request_id, error)
 
-    def _cancel(self, content: dict) -> dict:
-        order = services.cancel_order(customer_id=self.customer_id, order_id=content.get("order_id"))
+    def _cancel(self, order_id: int) -> dict:
+        order = services.cancel_order(customer_id=self.customer_id, order_id=order_id)
         return order_payload(selectors.customer_order(self.customer_id, order.pk))
 
-    def _reschedule(self, content: dict) -> dict:
-        pickup_at = parse_pickup_time(content.get("pickup_at"))
-        order = services.reschedule_order(customer_id=self.customer_id, order_id=content.get("order_id"), pickup_at=pickup_at)
+    def _reschedule(self, order_id: int, pickup_at: datetime) -> dict:
+        order = services.reschedule_order(customer_id=self.customer_id, order_id=order_id, pickup_at=pickup_at)
         return order_payload(selectors.customer_order(self.customer_id, order.pk))
 
     # Events from the channel layer, one handler per type.
