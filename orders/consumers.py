@@ -27,6 +27,7 @@ from notifications.sender import STAFF_GROUP, customer_group
 from notifications.timers import alert_timers
 from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
+from orders.kitchen_views import may_watch_kitchen
 from orders.parsing import BadMessage, parse_alert_id, parse_message, parse_order_id, parse_order_request, parse_pickup_time
 from orders.payloads import order_payload
 from pickup.batching import Batcher
@@ -204,7 +205,7 @@ class CustomerConsumer(JsonConsumer):
         await self.send_json({"type": "order.updated", "order": event["order"]})
 
 
-# Close code for a kitchen socket without a staff login.
+# Close code for a kitchen socket without a login allowed to see the kitchen page.
 CLOSE_NOT_STAFF = 4403
 
 
@@ -213,7 +214,7 @@ class KitchenConsumer(JsonConsumer):
 
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if user is None or not await database_sync_to_async(may_watch_kitchen)(user):
             await self.close(code=CLOSE_NOT_STAFF)  # refused before the handshake completes
             return
         alert_timers.start()
@@ -225,9 +226,18 @@ class KitchenConsumer(JsonConsumer):
         if getattr(self, "joined", False):
             await memberships.leave(STAFF_GROUP, self.channel_name)
 
-    async def receive_json(self, content, **kwargs):
-        if content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+    async def receive(self, text_data=None, bytes_data=None):
+        request_id = None
+        try:
+            content = parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
+            request_id = content.get("request_id")
+            if content.get("type") != "ping":
+                raise BadMessage("unknown_type", _("Unknown message type."), field="type")
+        except BadMessage as error:
+            self.log_once_a_minute(logging.INFO, "bad message on the kitchen socket: %s", error.code)
+            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
+            return
+        await self.send_json({"type": "pong", "request_id": request_id})
 
     async def kitchen_changed(self, event):
         await self.send_json({"type": "kitchen.changed", "event": event["event"], "order_ids": event["order_ids"]})
