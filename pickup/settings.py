@@ -170,6 +170,14 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 
 LOGIN_URL = "admin:login"
+# Staff passwords guard every order and customer: Django's four checks
+# (not like the username, long enough, not a common one, not all digits).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
 # Security. Production defaults are strict; each can be relaxed behind a
 # TLS-terminating proxy or for local tests through the environment.

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.urls import reverse
 
 from orders import services
@@ -69,6 +72,30 @@ def test_admin_is_for_staff_only(client):
     staff = User.objects.create_user("cook", password="pw-123456789", is_staff=True, is_superuser=True)
     client.force_login(staff)
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_staff_password_that_is_too_simple_is_refused_in_the_admin(client):
+    manager = User.objects.create_user("manager", password="pw-123456789", is_staff=True, is_superuser=True)
+    cook = User.objects.create_user("breakfastcook", password="pw-123456789", is_staff=True)
+    client.force_login(manager)
+    url = reverse("admin:auth_user_password_change", args=[cook.pk])
+    for weak in ("1", "12345678", "password", "breakfastcook!"):
+        response = client.post(url, {"password1": weak, "password2": weak, "usable_password": "true"})
+        assert response.status_code == 200 and response.context["form"].errors["password2"], weak
+    cook.refresh_from_db()
+    assert cook.check_password("pw-123456789")
+    strong = "toast-and-congee-at-eight"
+    assert client.post(url, {"password1": strong, "password2": strong, "usable_password": "true"}).status_code == 302
+    cook.refresh_from_db()
+    assert cook.check_password(strong)
+
+
+@pytest.mark.django_db
+def test_the_demo_kitchen_login_still_works(client):
+    call_command("setup_demo", stdout=StringIO())
+    assert client.login(username="kitchen", password="kitchen-demo")
+    assert client.get(reverse("admin:orders_kitchen")).status_code == 200
 
 
 @pytest.mark.django_db
