@@ -69,8 +69,8 @@ async def page_loads(base: str, total: int, concurrency: int) -> dict:
             "requests_per_second": round(total / elapsed, 1), "statuses": statuses, "latency_ms": percentiles(latencies)}
 
 
-async def connect_customers(base: str, keys: list[str], at_once: int = 50) -> list:
-    """Every customer connected and greeted, ``at_once`` handshakes in flight."""
+async def connect_customers(base: str, keys: list[str], at_once: int = 25) -> tuple[list, int]:
+    """Every customer connected and greeted, ``at_once`` handshakes in flight; (sockets, refused)."""
     ws_url = base.replace("http://", "ws://") + "/ws/customer/"
     gate = asyncio.Semaphore(at_once)
 
@@ -81,14 +81,17 @@ async def connect_customers(base: str, keys: list[str], at_once: int = 50) -> li
             await socket.recv()  # session.ready
             return socket
 
-    return list(await asyncio.gather(*(one(key) for key in keys)))
+    outcomes = await asyncio.gather(*(one(key) for key in keys), return_exceptions=True)
+    sockets = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    return sockets, len(outcomes) - len(sockets)
 
 
 async def crowd(base: str, keys: list[str], total: int, concurrency: int) -> dict:
     """Customers connect, then the page loads come while they stay; how many customers are still there."""
-    sockets = await connect_customers(base, keys)
+    sockets, refused = await connect_customers(base, keys)
     try:
         result = await page_loads(base, total, concurrency)
+        result["sockets_refused"] = refused
         result["sockets_open"] = sum(1 for socket in sockets if socket.state.name == "OPEN")
         return result
     finally:
@@ -120,7 +123,7 @@ async def measure(*, sockets: int, total: int, concurrency: int, pool: int, conn
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", type=int, default=1000)
-    parser.add_argument("--page-loads", type=int, default=2000)
+    parser.add_argument("--page-loads", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--pool", type=int, default=10, help="DATABASE_POOL_MAX_SIZE (0: no pool)")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (without the pool)")
@@ -133,7 +136,7 @@ def main() -> None:
            "errors_500": result["statuses"].get("500", 0), "other": sum(n for s, n in result["statuses"].items() if s not in ("200", "500")),
            "p50_ms": result["latency_ms"]["p50"], "p90_ms": result["latency_ms"]["p90"], "p99_ms": result["latency_ms"]["p99"]}
     print_table("Page loads on PostgreSQL with customers connected (one daphne, one run_queue)", [row],
-                ["pool_max_size", "conn_max_age", "busy", "sockets", "sockets_open", "page_loads", "concurrency",
+                ["pool_max_size", "conn_max_age", "busy", "sockets", "sockets_refused", "sockets_open", "page_loads", "concurrency",
                  "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors_500", "other", "peak_connections"])
     print(f"statuses: {result['statuses']}")
     name = f"crowd-pool{args.pool}-age{args.conn_max_age}{'-busy' if args.busy else ''}"

@@ -55,8 +55,9 @@ async def test_a_hundred_page_loads_in_flight_with_customers_connected_stay_with
     base = stack.start_web()
     stack.start_run_queue("--interval", "0.2")
     item = menu_item_id(base)
-    sockets = await connect_customers(base, keys)
+    sockets, refused = await connect_customers(base, keys)
     try:
+        assert refused == 0
         with ConnectionWatch(server_url, database_url) as watch:
             # A hundred anonymous page loads in flight at every moment, while
             # connected customers place orders (the consumers' database thread).
