@@ -51,6 +51,13 @@ def prepared_database(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def admin_login_throttle_off(settings):
+    """django-axes wants a request at every authenticate(), which Client.login()
+    does not pass; tests of the throttle itself switch it back on."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def forget_cached_restaurant():
     """Each test's database starts empty; so does the process's copy of the rules."""
     Restaurant.forget_current()

@@ -99,6 +99,27 @@ def test_the_demo_kitchen_login_still_works(client):
 
 
 @pytest.mark.django_db
+def test_admin_login_is_refused_after_five_wrong_passwords_until_staff_clear_it(client, settings):
+    settings.AXES_ENABLED = True
+    User.objects.create_user("cook", password="the-right-password-42", is_staff=True)
+    User.objects.create_user("manager", password="the-managers-password-7", is_staff=True)
+    login = reverse("admin:login")
+    for attempt in range(1, 6):
+        wrong = client.post(login, {"username": "cook", "password": "guess", "next": "/admin/"})
+        assert wrong.status_code == (429 if attempt == 5 else 200)  # the form again, then refused
+    right = client.post(login, {"username": "cook", "password": "the-right-password-42", "next": "/admin/"})
+    assert right.status_code == 429
+    assert client.get(reverse("admin:index")).status_code == 302  # not logged in
+    # Another staff member at the same counter is not locked out.
+    other = client.post(login, {"username": "manager", "password": "the-managers-password-7", "next": "/admin/"})
+    assert other.status_code == 302
+    client.logout()
+    call_command("axes_reset_username", "cook", stdout=StringIO())  # what staff do in the admin, too
+    again = client.post(login, {"username": "cook", "password": "the-right-password-42", "next": "/admin/"})
+    assert again.status_code == 302 and client.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.mark.django_db
 def test_setlang_form_requires_csrf(menu):
     from django.test import Client
 
