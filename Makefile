@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain
+.PHONY: run test deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
@@ -26,7 +26,7 @@ clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
 
 ## bench: every benchmark at the issue's sizes (several minutes); results in bench/results/
-bench: bench-lateness bench-placement bench-connections bench-drain
+bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd
 bench-lateness: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.lateness
 bench-placement: $(VENV)/.dev-installed
@@ -35,3 +35,5 @@ bench-connections: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.connections
 bench-drain: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.drain
+bench-crowd: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.crowd

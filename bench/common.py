@@ -7,6 +7,7 @@ the client process, talking to them over real sockets.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -15,14 +16,17 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pickup.testing import Stack  # noqa: E402
+from pickup.testing import Stack, postgres_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+# The PostgreSQL server benchmarks with --postgres create their databases on.
+POSTGRES_URL = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
 def raise_file_limit(wanted: int = 65_536) -> None:
@@ -43,6 +47,16 @@ def start_stack(env: dict[str, str] | None = None, settings: dict[str, object] |
     stack = Stack(env={**production, **(env or {})}, settings=settings, log_dir=os.environ.get("BENCH_LOG_DIR"))
     stack.prepare()
     return stack
+
+
+@contextlib.contextmanager
+def bench_database(postgres: bool) -> Iterator[dict[str, str]]:
+    """Settings for a benchmark's database: the stack's own SQLite file, or a new PostgreSQL database."""
+    if not postgres:
+        yield {}
+        return
+    with postgres_database(POSTGRES_URL) as database_url:
+        yield {"DATABASE_URL": database_url}
 
 
 def create_sessions(stack: Stack, count: int) -> list[str]:

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.placement                  # K = 50 customers, 20 orders each
     .venv/bin/python -m bench.placement --customers 100 --orders-each 10
+    .venv/bin/python -m bench.placement --postgres      # on PICKUP_TEST_POSTGRES_URL's server
 
 K customers each place orders one after another on their own socket, all at
 once; one daphne process serves them all.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import websockets
 
-from bench.common import create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
+from bench.common import bench_database, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 
 
 async def customer(base: str, key: str, item: int, count: int, latencies: list[float], errors: list[str]) -> None:
@@ -38,8 +39,12 @@ async def customer(base: str, key: str, item: int, count: int, latencies: list[f
                 errors.append(reply.get("code", "?"))
 
 
-async def measure(customers: int, orders_each: int) -> dict:
-    stack = start_stack()
+async def measure(customers: int, orders_each: int, postgres: bool = False) -> dict:
+    with bench_database(postgres) as database:
+        return await measure_on(customers, orders_each, start_stack(database))
+
+
+async def measure_on(customers: int, orders_each: int, stack) -> dict:
     try:
         keys = create_sessions(stack, customers)
         base = stack.start_web()
@@ -59,9 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--orders-each", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="a new database on PICKUP_TEST_POSTGRES_URL's server")
     args = parser.parse_args()
     raise_file_limit()
-    result = asyncio.run(measure(args.customers, args.orders_each))
+    result = asyncio.run(measure(args.customers, args.orders_each, args.postgres))
     row = {**{k: v for k, v in result.items() if k != "reply_ms"}, "p50_ms": result["reply_ms"]["p50"], "p99_ms": result["reply_ms"]["p99"]}
     print_table("Order placement over the WebSocket (one daphne process)", [row],
                 ["customers", "orders", "errors", "seconds", "orders_per_second", "p50_ms", "p99_ms"])

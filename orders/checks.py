@@ -52,3 +52,19 @@ def check_delivery_timings(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.database, deploy=True)
+def check_persistent_connections_without_pool(app_configs, **kwargs):
+    database = settings.DATABASES["default"]
+    pooled = bool(database.get("OPTIONS", {}).get("pool"))
+    if database["ENGINE"].endswith("postgresql") and not pooled and database.get("CONN_MAX_AGE"):
+        return [
+            Warning(
+                "PostgreSQL connections are persistent and not pooled.",
+                hint="Under daphne every request thread keeps its own connection until PostgreSQL runs out. "
+                "Set DATABASE_POOL_MAX_SIZE above 0, or DATABASE_CONN_MAX_AGE=0 behind PgBouncer.",
+                id="pickup.W004",
+            )
+        ]
+    return []

@@ -8,9 +8,10 @@ message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
+import time
+from datetime import datetime
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -27,7 +28,8 @@ from notifications.sender import STAFF_GROUP, customer_group
 from notifications.timers import alert_timers
 from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
-from orders.parsing import parse_order_request, parse_pickup_time
+from orders.kitchen_views import may_watch_kitchen
+from orders.parsing import BadMessage, parse_alert_id, parse_message, parse_order_id, parse_order_request, parse_pickup_time
 from orders.payloads import order_payload
 from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
 from pickup.batching import Batcher
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Sent in the close frame when the page's session is missing.
 CLOSE_NO_SESSION = 4401
+# One socket's bad messages or failures are logged at most this often.
+LOG_INTERVAL_SECONDS = 60
 
 
 def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]:
@@ -93,6 +97,15 @@ class JsonConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    def log_once_a_minute(self, level: int, message: str, *args, **kwargs) -> None:
+        """Log for this socket at most once a minute: a client repeating a bad
+        message must not fill the log (nor keep the server busy writing it)."""
+        now = time.monotonic()
+        if now < getattr(self, "quiet_until", 0.0):
+            return
+        self.quiet_until = now + LOG_INTERVAL_SECONDS
+        logger.log(level, message, *args, **kwargs)
 
 
 class CustomerConsumer(JsonConsumer):
@@ -173,29 +186,16 @@ class CustomerConsumer(JsonConsumer):
     async def send_error(self, request_id: str | None, error: Exception):
         """Answer a failed request: its PickupError as it is, anything else as ours (and logged)."""
         if isinstance(error, PickupError):
+            if isinstance(error, BadMessage):
+                self.log_once_a_minute(logging.INFO, "bad message from %s: %s", self.customer_id, error.code)
             await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
             return
-        logger.error("customer message failed", exc_info=error)
+        self.log_once_a_minute(logging.ERROR, "customer message failed", exc_info=error)
         message = _("Something went wrong on our side; please try again.")
         await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
 
-    @staticmethod
-    def parse(text_data: str | None) -> dict:
-        if text_data is None:
-            raise PickupError("invalid_json", _("Send text frames containing JSON."))
-        limit = settings.PICKUP_MAX_MESSAGE_BYTES
-        if len(text_data) > limit or len(text_data.encode()) > limit:
-            raise PickupError("message_too_large", _("Messages are limited to %(limit)d bytes.") % {"limit": limit})
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            raise PickupError("invalid_json", _("That message is not valid JSON.")) from None
-        if not isinstance(content, dict):
-            raise PickupError("invalid_message", _("A message must be a JSON object with a type."))
-        request_id = content.get("request_id")
-        if request_id is not None and not (isinstance(request_id, str) and len(request_id) <= 64):
-            raise PickupError("invalid_message", _("request_id must be a string of at most 64 characters."))
-        return content
+    def parse(self, text_data: str | None) -> dict:
+        return parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
 
     async def dispatch_message(self, content: dict, request_id: str | None):
         kind = content.get("type")
@@ -215,10 +215,11 @@ class CustomerConsumer(JsonConsumer):
                 }
             )
         elif kind == "order.cancel":
-            order = await database_sync_to_async(self._cancel)(content)
+            order = await database_sync_to_async(self._cancel)(parse_order_id(content.get("order_id")))
             await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
         elif kind == "order.reschedule":
-            order = await database_sync_to_async(self._reschedule)(content)
+            order_id, pickup_at = parse_order_id(content.get("order_id")), parse_pickup_time(content.get("pickup_at"))
+            order = await database_sync_to_async(self._reschedule)(order_id, pickup_at)
             await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
         elif kind == "alert.ack":
             # Answered from a task: the batcher holds an ack up to 20 ms, and
@@ -233,22 +234,19 @@ class CustomerConsumer(JsonConsumer):
 
     async def handle_ack(self, content: dict, request_id: str | None):
         try:
-            await acks.acknowledge(customer_id=self.customer_id, alert_id=content.get("alert_id"))
-            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": content["alert_id"]})
+            alert_id = parse_alert_id(content.get("alert_id"))
+            await acks.acknowledge(customer_id=self.customer_id, alert_id=alert_id)
+            await self.send_json({"type": "alert.acked", "request_id": request_id, "alert_id": alert_id})
         except Exception as error:
             await self.send_error(request_id, error)
 
-    def _cancel(self, content: dict) -> dict:
-        order = services.cancel_order(
-            customer_id=self.customer_id, order_id=content.get("order_id"), reply_channel=self.channel_name
-        )
+    def _cancel(self, order_id: int) -> dict:
+        order = services.cancel_order(customer_id=self.customer_id, order_id=order_id, reply_channel=self.channel_name)
         return order_payload(selectors.customer_order(self.customer_id, order.pk), self.language)
 
-    def _reschedule(self, content: dict) -> dict:
-        pickup_at = parse_pickup_time(content.get("pickup_at"))
+    def _reschedule(self, order_id: int, pickup_at: datetime) -> dict:
         order = services.reschedule_order(
-            customer_id=self.customer_id, order_id=content.get("order_id"), pickup_at=pickup_at,
-            reply_channel=self.channel_name,
+            customer_id=self.customer_id, order_id=order_id, pickup_at=pickup_at, reply_channel=self.channel_name
         )
         return order_payload(selectors.customer_order(self.customer_id, order.pk), self.language)
 
@@ -262,7 +260,7 @@ class CustomerConsumer(JsonConsumer):
         await self.send_json({"type": "order.updated", "order": event["order"]})
 
 
-# Close code for a kitchen socket without a staff login.
+# Close code for a kitchen socket without a login allowed to see the kitchen page.
 CLOSE_NOT_STAFF = 4403
 
 
@@ -271,7 +269,7 @@ class KitchenConsumer(JsonConsumer):
 
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if user is None or not await database_sync_to_async(may_watch_kitchen)(user):
             await self.close(code=CLOSE_NOT_STAFF)  # refused before the handshake completes
             return
         alert_timers.start()
@@ -283,9 +281,18 @@ class KitchenConsumer(JsonConsumer):
         if getattr(self, "joined", False):
             await memberships.leave(STAFF_GROUP, self.channel_name)
 
-    async def receive_json(self, content, **kwargs):
-        if content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+    async def receive(self, text_data=None, bytes_data=None):
+        request_id = None
+        try:
+            content = parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
+            request_id = content.get("request_id")
+            if content.get("type") != "ping":
+                raise BadMessage("unknown_type", _("Unknown message type."), field="type")
+        except BadMessage as error:
+            self.log_once_a_minute(logging.INFO, "bad message on the kitchen socket: %s", error.code)
+            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
+            return
+        await self.send_json({"type": "pong", "request_id": request_id})
 
     async def kitchen_changed(self, event):
         await self.send_json({"type": "kitchen.changed", "event": event["event"], "order_ids": event["order_ids"]})

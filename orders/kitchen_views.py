@@ -43,8 +43,14 @@ def _board_payload() -> dict:
     }
 
 
+def may_watch_kitchen(user) -> bool:
+    """Who may see the kitchen board, on the page and on its live socket alike:
+    active staff allowed to view orders (a staff login alone is not enough)."""
+    return user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.view_order")
+
+
 def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
-    if not request.user.has_perm("orders.view_order"):
+    if not may_watch_kitchen(request.user):
         raise PermissionDenied
     text = {
         "live": _("Live"),
@@ -71,7 +77,7 @@ def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
 @staff_member_required
 @require_GET
 def kitchen_board(request: HttpRequest) -> JsonResponse:
-    if not request.user.has_perm("orders.view_order"):
+    if not may_watch_kitchen(request.user):
         raise PermissionDenied
     return JsonResponse(_board_payload())
 

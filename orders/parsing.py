@@ -1,13 +1,16 @@
-"""Turning a client's order message into typed values.
+"""Turning a client's WebSocket message into typed values.
 
-Only the shape is checked here (types, presence, sizes a client could abuse);
-what is allowed for the restaurant is decided in ``orders.services``.
+Only the shape is checked here (types, presence, ranges and sizes a client
+could abuse), so that no value reaches the database or the date library
+that could make them fail; what is allowed for the restaurant is decided in
+``orders.services``. Every refusal is a ``BadMessage``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -18,6 +21,17 @@ from django.utils.translation import gettext_lazy as _
 from pickup.errors import PickupError
 
 MAX_LINES = 20
+# Database ids are signed 64-bit; a larger number cannot name a row and
+# would make the database driver fail instead of finding nothing.
+MAX_ID = 2**63 - 1
+# Far beyond any restaurant's horizon, yet far from the calendar's end, where
+# converting between zones or adding a slot's length overflows.
+EARLIEST_PICKUP = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_PICKUP = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class BadMessage(PickupError):
+    """A message the client built wrongly (as opposed to a refusal by the restaurant's rules)."""
 
 
 @dataclass(frozen=True)
@@ -26,42 +40,72 @@ class OrderRequest:
     pickup_at: datetime
 
 
-def _integer(value: object, code: str, message, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PickupError(code, message, field=field)
+def parse_message(text_data: str | None, limit: int) -> dict:
+    """A text frame of at most ``limit`` bytes holding a JSON object, with an optional short request_id."""
+    if text_data is None:
+        raise BadMessage("invalid_json", _("Send text frames containing JSON."))
+    if len(text_data) > limit or len(text_data.encode()) > limit:
+        raise BadMessage("message_too_large", _("Messages are limited to %(limit)d bytes.") % {"limit": limit})
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise BadMessage("invalid_json", _("That message is not valid JSON.")) from None
+    if not isinstance(content, dict):
+        raise BadMessage("invalid_message", _("A message must be a JSON object with a type."))
+    request_id = content.get("request_id")
+    if request_id is not None and not (isinstance(request_id, str) and len(request_id) <= 64):
+        raise BadMessage("invalid_message", _("request_id must be a string of at most 64 characters."))
+    return content
+
+
+def _integer(value: object, code: str, message, field: str, *, minimum: int = -MAX_ID, maximum: int = MAX_ID) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise BadMessage(code, message, field=field)
     return value
+
+
+def parse_order_id(value: object) -> int:
+    return _integer(value, "order_not_found", _("There is no such order for you."), "order_id", minimum=1)
+
+
+def parse_alert_id(value: object) -> int:
+    return _integer(value, "invalid_alert_id", _("alert_id must be an integer."), "alert_id", minimum=1)
 
 
 def parse_pickup_time(value: object) -> datetime:
     """ISO 8601; a time without offset is read in the restaurant's time zone."""
     if not isinstance(value, str) or len(value) > 40:
-        raise PickupError("invalid_pickup_time", _("Choose a pickup time."), field="pickup_at")
+        raise BadMessage("invalid_pickup_time", _("Choose a pickup time."), field="pickup_at")
     try:
         parsed = parse_datetime(value.strip())
-    except ValueError:
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+        if parsed is not None and not EARLIEST_PICKUP <= parsed <= LATEST_PICKUP:
+            parsed = None
+    except (ValueError, OverflowError):  # OverflowError: a year-1 time moved to UTC
         parsed = None
     if parsed is None:
-        raise PickupError("invalid_pickup_time", _("That pickup time could not be read."), field="pickup_at")
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+        raise BadMessage("invalid_pickup_time", _("That pickup time could not be read."), field="pickup_at")
     return parsed
 
 
 def parse_order_request(content: dict) -> OrderRequest:
     items = content.get("items")
     if not isinstance(items, list) or not items:
-        raise PickupError("no_items", _("Choose at least one item."), field="items")
+        raise BadMessage("no_items", _("Choose at least one item."), field="items")
     if len(items) > MAX_LINES:
-        raise PickupError("too_many_items", _("An order can have at most %(n)d lines.") % {"n": MAX_LINES}, field="items")
+        raise BadMessage("too_many_items", _("An order can have at most %(n)d lines.") % {"n": MAX_LINES}, field="items")
     lines = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise PickupError("invalid_item", _("Each item needs a menu_item and a quantity."), field=f"items[{index}]")
+            raise BadMessage("invalid_item", _("Each item needs a menu_item and a quantity."), field=f"items[{index}]")
         menu_item = _integer(
-            item.get("menu_item"), "unknown_item", _("That item is not on the menu."), f"items[{index}].menu_item"
+            item.get("menu_item"), "unknown_item", _("That item is not on the menu."), f"items[{index}].menu_item", minimum=1
         )
+        # Summed over equal lines in the services, still far from overflowing anything.
         quantity = _integer(
-            item.get("quantity"), "invalid_quantity", _("Quantity must be a whole number."), f"items[{index}].quantity"
+            item.get("quantity"), "invalid_quantity", _("Quantity must be a whole number."), f"items[{index}].quantity",
+            minimum=-(2**31), maximum=2**31,
         )
         lines.append((menu_item, quantity))
     return OrderRequest(lines=lines, pickup_at=parse_pickup_time(content.get("pickup_at")))

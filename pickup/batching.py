@@ -8,8 +8,9 @@ the database falls behind and a lone request pays no delay.
 
 ``write_many`` gets the batch's items and returns one result per item: a
 value, or an exception instance that is raised to that item's caller alone.
-If it raises, a batch of several is written again one item at a time, so a
-request that breaks the write fails only its own sender.
+If it raises, a batch of several is split in halves and each written again,
+down to single items, so a request that breaks the write fails only its own
+sender and the others pay a few more writes rather than one each.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ class Batcher:
             results = await self.write_many([item for item, _ in batch])
         except Exception as error:
             if len(batch) > 1:
-                logger.warning("a batch of %d failed (%r); writing them one by one", len(batch), error)
-                for one in batch:
-                    await self._write([one])
+                logger.warning("a batch of %d failed (%r); writing it again in halves", len(batch), error)
+                half = len(batch) // 2
+                await self._write(batch[:half])
+                await self._write(batch[half:])
                 return
             results = [error]
         for (_, done), result in zip(batch, results, strict=True):

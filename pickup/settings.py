@@ -79,18 +79,6 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Staff logins are throttled (django-axes): after 5 wrong passwords for one
-# user name from one address, that pair is locked out for 15 minutes; staff
-# with the right to do so see and clear lock-outs in the admin ("Axes").
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = 5
-AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_VERBOSE = False
 
 ROOT_URLCONF = "pickup.urls"
 ASGI_APPLICATION = "pickup.asgi.application"
@@ -120,6 +108,20 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Under daphne every concurrent request runs in its own thread, and a
+# persistent connection per thread ran PostgreSQL out of connections at ten
+# page loads in flight. On PostgreSQL each process instead borrows from a
+# psycopg pool of at most DATABASE_POOL_MAX_SIZE connections (Django returns a
+# connection to it wherever it would have closed one) and a request waits for
+# a free one; 0 falls back to DATABASE_CONN_MAX_AGE, e.g. behind PgBouncer.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections open instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": 30,  # seconds a request waits for a connection before it fails
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while run_queue writes; the busy timeout
     # makes concurrent writers wait for the lock instead of failing at once.
@@ -192,6 +194,27 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 LOGIN_URL = "admin:login"
+# Admin logins are throttled by django-axes: after ADMIN_LOGIN_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is refused
+# (429) for 15 minutes or until staff clear it under Axes → Access attempts.
+# Attempts are database rows, so every web process sees them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner in every process's log
+# Staff passwords guard every order and customer: Django's four checks
+# (not like the username, long enough, not a common one, not all digits).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
 # Security. Production defaults are strict; each can be relaxed behind a
 # TLS-terminating proxy or for local tests through the environment.

@@ -16,8 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from pickup.redis_server import PrivateRedis, free_port
@@ -91,6 +95,8 @@ class Stack:
         if template is not None and template.exists():
             shutil.copyfile(template, self.db_path)
             return self
+        if not self.env["DATABASE_URL"].startswith("sqlite"):
+            slot_capacity = min(slot_capacity, 32_767)  # a smallint column on PostgreSQL
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("setup_demo", "--no-staff")
         self.manage(
@@ -195,3 +201,58 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server at ``server_url``, dropped afterwards.
+
+    Yields its URL. Each stack gets its own, so that the connections counted
+    in ``pg_stat_activity`` for it are the stack's alone.
+    """
+    import psycopg
+
+    name = f"pickup_stack_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urllib.parse.urlparse(server_url)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+
+class ConnectionWatch:
+    """Samples, in a thread, how many connections PostgreSQL holds to one database; keeps the peak.
+
+    It reads ``pg_stat_activity`` over its own connection to the server's
+    maintenance database, so it never counts itself.
+    """
+
+    def __init__(self, server_url: str, database_url: str, every: float = 0.02):
+        self.server_url = server_url
+        self.name = urllib.parse.urlparse(database_url).path.lstrip("/")
+        self.every = every
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="connection-watch", daemon=True)
+
+    def _watch(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True) as admin:
+            while not self._stop.is_set():
+                count = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.name,)).fetchone()[0]
+                self.peak = max(self.peak, count)
+                self.samples += 1
+                self._stop.wait(self.every)
+
+    def __enter__(self) -> ConnectionWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)

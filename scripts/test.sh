@@ -27,7 +27,8 @@ bash scripts/deploy_check.sh
 postgres_url="${PICKUP_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if .venv/bin/python -c "import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$postgres_url" 2>/dev/null; then
   echo "== The same order and alert tests on PostgreSQL ($postgres_url)"
-  PICKUP_TEST_DATABASE_URL="$postgres_url" .venv/bin/python -m pytest tests/orders tests/notifications "$@"
+  PICKUP_TEST_DATABASE_URL="$postgres_url" .venv/bin/python -m pytest tests/orders tests/notifications \
+    tests/processes/test_database_connections.py "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL at $postgres_url does not answer; CI must run the PostgreSQL tests." >&2
   exit 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from io import StringIO
 from datetime import datetime, timedelta
 
@@ -132,3 +133,14 @@ def order_message(menu, *, pickup_at: datetime | str, quantity: int = 1, request
         "items": [{"menu_item": menu["set"].pk, "quantity": quantity}],
         "pickup_at": pickup_at if isinstance(pickup_at, str) else pickup_at.isoformat(),
     }
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` run in the PostgreSQL pass (PICKUP_TEST_DATABASE_URL) and
+    are left out of the SQLite one rather than skipped."""
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept

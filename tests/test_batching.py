@@ -37,7 +37,7 @@ async def test_an_item_refused_by_the_write_fails_only_its_own_caller():
     assert [str(result) if isinstance(result, ValueError) else result for result in results] == [0, "odd 1", 2, "odd 3"]
 
 
-async def test_a_batch_whose_write_breaks_is_written_again_one_by_one():
+async def test_a_batch_whose_write_breaks_is_split_until_the_breaking_item_is_alone():
     calls: list[list[str]] = []
 
     async def write_many(items: list[str]) -> list[str]:
@@ -51,7 +51,24 @@ async def test_a_batch_whose_write_breaks_is_written_again_one_by_one():
 
     assert results[0] == "A" and results[2] == "B"
     assert isinstance(results[1], RuntimeError)
-    assert calls == [["a", "poison", "b"], ["a"], ["poison"], ["b"]]
+    assert calls == [["a", "poison", "b"], ["a"], ["poison", "b"], ["poison"], ["b"]]
+
+
+async def test_one_breaking_item_in_a_large_batch_costs_the_others_a_few_writes_not_one_each():
+    calls: list[list[int]] = []
+
+    async def write_many(items: list[int]) -> list[int]:
+        calls.append(items)
+        if 13 in items:
+            raise RuntimeError("the write broke")
+        return items
+
+    batcher = Batcher(write_many, window=0.01, max_batch=1000)
+    results = await asyncio.gather(*(batcher.submit(n) for n in range(512)), return_exceptions=True)
+
+    assert isinstance(results[13], RuntimeError)
+    assert [result for n, result in enumerate(results) if n != 13] == [n for n in range(512) if n != 13]
+    assert len(calls) <= 1 + 2 * 9  # two writes per halving, 512 = 2**9
 
 
 async def test_batches_are_capped():

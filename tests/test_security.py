@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.urls import reverse
 
 from orders import services
@@ -71,6 +74,63 @@ def test_admin_is_for_staff_only(client):
 
 
 @pytest.mark.django_db
+def test_a_staff_password_that_is_too_simple_is_refused_in_the_admin(client):
+    manager = User.objects.create_user("manager", password="pw-123456789", is_staff=True, is_superuser=True)
+    cook = User.objects.create_user("breakfastcook", password="pw-123456789", is_staff=True)
+    client.force_login(manager)
+    url = reverse("admin:auth_user_password_change", args=[cook.pk])
+    for weak in ("1", "12345678", "password", "breakfastcook!"):
+        response = client.post(url, {"password1": weak, "password2": weak, "usable_password": "true"})
+        assert response.status_code == 200 and response.context["form"].errors["password2"], weak
+    cook.refresh_from_db()
+    assert cook.check_password("pw-123456789")
+    strong = "toast-and-congee-at-eight"
+    assert client.post(url, {"password1": strong, "password2": strong, "usable_password": "true"}).status_code == 302
+    cook.refresh_from_db()
+    assert cook.check_password(strong)
+
+
+@pytest.mark.django_db
+def test_the_demo_kitchen_login_still_works(client):
+    call_command("setup_demo", stdout=StringIO())
+    # Through the login form, as staff do (django-axes judges every login by its request).
+    login = client.post(reverse("admin:login"), {"username": "kitchen", "password": "kitchen-demo", "next": "/admin/"})
+    assert login.status_code == 302
+    assert client.get(reverse("admin:orders_kitchen")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_login_is_refused_after_five_wrong_passwords_until_staff_clear_it(client):
+    User.objects.create_user("cook", password="the-right-password-42", is_staff=True)
+    User.objects.create_user("manager", password="the-managers-password-7", is_staff=True)
+    login = reverse("admin:login")
+    for attempt in range(1, 6):
+        wrong = client.post(login, {"username": "cook", "password": "guess", "next": "/admin/"})
+        assert wrong.status_code == (429 if attempt == 5 else 200)  # the form again, then refused
+    right = client.post(login, {"username": "cook", "password": "the-right-password-42", "next": "/admin/"})
+    assert right.status_code == 429
+    assert client.get(reverse("admin:index")).status_code == 302  # not logged in
+    # Another staff member at the same counter is not locked out.
+    other = client.post(login, {"username": "manager", "password": "the-managers-password-7", "next": "/admin/"})
+    assert other.status_code == 302
+    client.logout()
+    call_command("axes_reset_username", "cook", stdout=StringIO())  # what staff do in the admin, too
+    again = client.post(login, {"username": "cook", "password": "the-right-password-42", "next": "/admin/"})
+    assert again.status_code == 302 and client.get(reverse("admin:index")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_right_password_before_the_limit_starts_the_count_of_wrong_ones_again(client):
+    User.objects.create_user("cook", password="the-right-password-42", is_staff=True)
+    login = reverse("admin:login")
+    for _round in range(2):
+        for _ in range(4):
+            assert client.post(login, {"username": "cook", "password": "guess"}).status_code == 200
+        assert client.post(login, {"username": "cook", "password": "the-right-password-42"}).status_code == 302
+        client.logout()
+
+
+@pytest.mark.django_db
 def test_setlang_form_requires_csrf(menu):
     from django.test import Client
 
@@ -93,6 +153,16 @@ def deploy_check(**env: str) -> subprocess.CompletedProcess:
 def test_deploy_check_passes_with_production_settings():
     result = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup")
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_deploy_check_warns_about_persistent_postgresql_connections_without_the_pool():
+    result = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup", DATABASE_POOL_MAX_SIZE="0",
+                          DATABASE_CONN_MAX_AGE="600")
+    assert result.returncode != 0
+    assert "pickup.W004" in result.stderr + result.stdout
+    pgbouncer = deploy_check(DATABASE_URL="postgres://pickup@db.example.com/pickup", DATABASE_POOL_MAX_SIZE="0",
+                             DATABASE_CONN_MAX_AGE="0")
+    assert pgbouncer.returncode == 0, pgbouncer.stderr + pgbouncer.stdout
 
 
 def test_deploy_check_warns_about_sqlite_in_production():

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -33,20 +33,32 @@ def kitchen_socket(client: Client | None) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/kitchen/", headers=headers)
 
 
-def logged_in(**flags) -> Client:
+def logged_in(*permissions: str, **flags) -> Client:
+    user = User.objects.create_user(f"user{User.objects.count()}", password="pw-123456789", **flags)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="orders", codename__in=permissions))
     client = Client()
-    client.force_login(User.objects.create_user(f"user{User.objects.count()}", password="pw-123456789", **flags))
+    client.force_login(user)
     return client
 
 
-async def test_kitchen_socket_refuses_anonymous_and_customers_and_tells_staff_of_changes(menu):
-    for client in (None, await database_sync_to_async(logged_in)()):
+def kitchen_staff() -> Client:
+    """A cook as the kitchen page wants one: staff, allowed to view and change orders."""
+    return logged_in("view_order", "change_order", is_staff=True)
+
+
+async def test_kitchen_socket_refuses_anonymous_customers_and_staff_without_order_permissions(menu):
+    # A staff login alone gets a 403 on the kitchen page: the socket agrees.
+    for client in (None, await database_sync_to_async(logged_in)(), await database_sync_to_async(logged_in)(is_staff=True)):
         refused = kitchen_socket(client)
         connected, code = await refused.connect()
         assert not connected and code == 4403
         await refused.disconnect()
+    page_for_staff_alone = await database_sync_to_async(logged_in)(is_staff=True)
+    assert (await database_sync_to_async(page_for_staff_alone.get)(reverse("admin:orders_kitchen"))).status_code == 403
 
-    staff = await database_sync_to_async(logged_in)(is_staff=True)
+
+async def test_kitchen_socket_tells_staff_of_changes(menu):
+    staff = await database_sync_to_async(kitchen_staff)()
     socket = kitchen_socket(staff)
     connected, _ = await socket.connect()
     assert connected
@@ -57,6 +69,33 @@ async def test_kitchen_socket_refuses_anonymous_and_customers_and_tells_staff_of
     message = await socket.receive_json_from(timeout=5)
     assert message["event"] == "order.updated" and message["order_ids"] == [order.pk]
     await socket.disconnect()
+
+
+BAD_KITCHEN_FRAMES = {
+    "not json": ({"text_data": "{ping"}, "invalid_json"),
+    "binary": ({"bytes_data": b"\x00\x01"}, "invalid_json"),
+    "json but not an object": ({"text_data": "[1]"}, "invalid_message"),
+    "unknown type": ({"text_data": '{"type": "order.place", "request_id": "x"}'}, "unknown_type"),
+    "nested 8,000 deep": ({"text_data": "[" * 8000 + "]" * 8000}, "invalid_json"),
+    "too large": ({"text_data": '{"type": "ping", "pad": "' + "x" * 20_000 + '"}'}, "message_too_large"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_KITCHEN_FRAMES, ids=list(BAD_KITCHEN_FRAMES))
+async def test_bad_frame_on_the_kitchen_socket_gets_a_json_error_and_the_socket_stays_open(case, menu, caplog):
+    frame, code = BAD_KITCHEN_FRAMES[case]
+    socket = kitchen_socket(await database_sync_to_async(kitchen_staff)())
+    connected, _ = await socket.connect()
+    assert connected
+    try:
+        await socket.send_to(**frame)
+        reply = await socket.receive_json_from(timeout=5)
+        assert reply["type"] == "error" and reply["code"] == code and reply["message"]
+        await socket.send_json_to({"type": "ping", "request_id": "still-there"})
+        assert await socket.receive_json_from(timeout=5) == {"type": "pong", "request_id": "still-there"}
+    finally:
+        await socket.disconnect()
+    assert [record.getMessage() for record in caplog.records if record.exc_info] == []
 
 
 def test_board_sections_follow_the_database_in_pickup_order(menu):
