@@ -12,12 +12,11 @@ belongs to the process itself and cannot be taken from a frozen one
 from __future__ import annotations
 
 import os
-import uuid
 
 import psycopg
 import pytest
 
-from pickup.testing import Stack
+from pickup.testing import Stack, postgres_database
 from tests.processes.clients import wait_until
 from tests.processes.crashes import freeze_when
 from tests.processes.orders_in_bulk import place_orders
@@ -32,27 +31,14 @@ ORDERS = 30
 def postgres_stack(tmp_path):
     """A stack on a database of its own on the PostgreSQL server of the PostgreSQL test pass."""
     server = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-    try:
-        admin = psycopg.connect(server, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL at {server} does not answer")
-    name = f"pickup_stack_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = server.rsplit("/", 1)[0] + "/" + name
     timing = {
         "PICKUP_WEB_TIMERS": False,
         # A frozen worker's kitchen-queue claims go to the other one quickly.
         "PICKUP_CLAIM_LEASE_SECONDS": 2,
     }
-    try:
-        with Stack(database_url=url, log_dir=str(tmp_path), settings=timing) as stack:
-            stack.prepare(slot_capacity=30_000)  # a smallint on PostgreSQL
-            yield stack, url
-    finally:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
+    with postgres_database(server) as url, Stack(database_url=url, log_dir=str(tmp_path), settings=timing) as stack:
+        stack.prepare(slot_capacity=30_000)  # a smallint on PostgreSQL
+        yield stack, url
 
 
 def _rows(url: str, sql: str, params: tuple | list = ()) -> list[tuple]:
