@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.crowd                       # 1,000 sockets, 100 page loads in flight
     .venv/bin/python -m bench.crowd --pool 0 --conn-max-age 0   # without the pool, for comparison
-    .venv/bin/python -m bench.crowd --busy                # with a process spinning on one core
+    .venv/bin/python -m bench.crowd --background-load 0   # on a quiet machine (default: one busy process)
 
 One daphne and one run_queue process serve a fresh PostgreSQL database
 (PICKUP_TEST_POSTGRES_URL's server). ``--sockets`` customers connect and stay
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 import time
 import urllib.parse
 
 import websockets
 
+from bench import load
 from bench.common import (
     POSTGRES_URL,
     bench_database,
@@ -98,26 +97,20 @@ async def crowd(base: str, keys: list[str], total: int, concurrency: int) -> dic
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
 
 
-async def measure(*, sockets: int, total: int, concurrency: int, pool: int, conn_max_age: int, busy: bool = False) -> dict:
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-    try:
-        with bench_database(postgres=True) as database:
-            database_url = database["DATABASE_URL"]
-            stack = start_stack({**database, "DATABASE_POOL_MAX_SIZE": str(pool), "DATABASE_CONN_MAX_AGE": str(conn_max_age)})
-            try:
-                keys = create_sessions(stack, sockets)
-                base = stack.start_web()
-                stack.start_run_queue()
-                with ConnectionWatch(POSTGRES_URL, database_url) as watch:
-                    result = await crowd(base, keys, total, concurrency)
-                return {"pool_max_size": pool, "conn_max_age": conn_max_age, "busy": busy, "sockets": sockets,
-                        "peak_connections": watch.peak, "samples": watch.samples, **result}
-            finally:
-                stack.stop()
-    finally:
-        if spinner is not None:
-            spinner.kill()
-            spinner.wait()
+async def measure(*, sockets: int, total: int, concurrency: int, pool: int, conn_max_age: int) -> dict:
+    with bench_database(postgres=True) as database:
+        database_url = database["DATABASE_URL"]
+        stack = start_stack({**database, "DATABASE_POOL_MAX_SIZE": str(pool), "DATABASE_CONN_MAX_AGE": str(conn_max_age)})
+        try:
+            keys = create_sessions(stack, sockets)
+            base = stack.start_web()
+            stack.start_run_queue()
+            with ConnectionWatch(POSTGRES_URL, database_url) as watch:
+                result = await crowd(base, keys, total, concurrency)
+            return {"pool_max_size": pool, "conn_max_age": conn_max_age, "sockets": sockets,
+                    "peak_connections": watch.peak, "samples": watch.samples, **result}
+        finally:
+            stack.stop()
 
 
 def main() -> None:
@@ -127,19 +120,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--pool", type=int, default=10, help="DATABASE_POOL_MAX_SIZE (0: no pool)")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (without the pool)")
-    parser.add_argument("--busy", action="store_true", help="a process spinning on one core meanwhile")
+    load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit()
-    result = asyncio.run(measure(sockets=args.sockets, total=args.page_loads, concurrency=args.concurrency,
-                                 pool=args.pool, conn_max_age=args.conn_max_age, busy=args.busy))
+    with load.background_load(args.background_load):
+        result = asyncio.run(measure(sockets=args.sockets, total=args.page_loads, concurrency=args.concurrency,
+                                     pool=args.pool, conn_max_age=args.conn_max_age))
+    result["background_load"] = args.background_load
     row = {**{k: v for k, v in result.items() if k not in ("latency_ms", "statuses")},
            "errors_500": result["statuses"].get("500", 0), "other": sum(n for s, n in result["statuses"].items() if s not in ("200", "500")),
            "p50_ms": result["latency_ms"]["p50"], "p90_ms": result["latency_ms"]["p90"], "p99_ms": result["latency_ms"]["p99"]}
     print_table("Page loads on PostgreSQL with customers connected (one daphne, one run_queue)", [row],
-                ["pool_max_size", "conn_max_age", "busy", "sockets", "sockets_refused", "sockets_open", "page_loads", "concurrency",
+                ["pool_max_size", "conn_max_age", "background_load", "sockets", "sockets_refused", "sockets_open", "page_loads", "concurrency",
                  "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors_500", "other", "peak_connections"])
     print(f"statuses: {result['statuses']}")
-    name = f"crowd-pool{args.pool}-age{args.conn_max_age}{'-busy' if args.busy else ''}"
+    name = f"crowd-pool{args.pool}-age{args.conn_max_age}-load{args.background_load}"
     print(f"results: {write_results(name, result)}")
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import websockets
 
+from bench import load
 from bench.common import bench_database, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 
 
@@ -65,9 +66,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--orders-each", type=int, default=20)
     parser.add_argument("--postgres", action="store_true", help="a new database on PICKUP_TEST_POSTGRES_URL's server")
+    load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit()
-    result = asyncio.run(measure(args.customers, args.orders_each, args.postgres))
+    with load.background_load(args.background_load):
+        result = asyncio.run(measure(args.customers, args.orders_each, args.postgres))
+    result["background_load"] = args.background_load
     row = {**{k: v for k, v in result.items() if k != "reply_ms"}, "p50_ms": result["reply_ms"]["p50"], "p99_ms": result["reply_ms"]["p99"]}
     print_table("Order placement over the WebSocket (one daphne process)", [row],
                 ["customers", "orders", "errors", "seconds", "orders_per_second", "p50_ms", "p99_ms"])
