@@ -70,7 +70,7 @@ def all_acknowledged(stack: Stack, order_ids: list[int]) -> bool:
 def alerts_held_by_a_sender(stack: Stack) -> set[int]:
     """Alerts a sender has claimed and not yet recorded as pushed.
 
-    Meant for a frozen sender (crashes.kill_when): it gives up quickly.
+    Meant for a frozen sender (crashes.kill_between_writes): it gives up quickly.
     """
     rows = stack.query("SELECT id FROM notifications_alert WHERE claim_token != ''", timeout=0.01)
     return {alert_id for (alert_id,) in rows}
@@ -93,6 +93,12 @@ def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
     """How many members the kitchen queue and its claims set hold."""
     with _kitchen_queue(stack) as (client, queue, claims):
         return {"queued": client.zcard(queue), "claimed": client.zcard(claims)}
+
+
+def kitchen_queue_built(stack: Stack) -> bool:
+    """Whether a run_queue has built the kitchen queue (its first pass does)."""
+    with _kitchen_queue(stack) as (client, _queue, _claims):
+        return bool(client.exists(stack.env["REDIS_KEY_PREFIX"] + kitchen_queue.BUILT))
 
 
 def kitchen_queue_claims(stack: Stack) -> set[int]:
