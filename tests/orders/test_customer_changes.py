@@ -55,7 +55,7 @@ async def test_cancelled_order_frees_its_place_and_no_stale_alert_fires(menu):
         heard = await messages_within(socket, 1.5)
         assert [message["type"] for message in heard] == ["order.updated"]
         assert heard[0]["order"]["status"] == "cancelled"
-    assert await database_sync_to_async(kitchen_queue.size)() == 0
+    assert await database_sync_to_async(kitchen_queue.entries)() == []
     assert (await PickupSlot.objects.aget()).taken == 0
     assert not await Alert.objects.filter(order_id=order["id"], sent_at__isnull=False).aexists()
 
