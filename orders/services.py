@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from notifications import services as alerts
+from notifications import services as alert_services
 from notifications.models import Alert
 from notifications.sender import STAFF_GROUP, customer_group, publish
 from orders import kitchen_queue, payments, pickup_times
@@ -208,7 +208,7 @@ def _store_orders(
         for order, (_new, _slot, priced) in zip(orders, placed, strict=True)
         for item, quantity in priced
     )
-    alerts.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
+    alert_services.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
     transaction.on_commit(lambda: _enqueue(orders))
     transaction.on_commit(lambda: announce_to_staff([order.pk for order in orders], "order.placed"))
     return orders
@@ -286,7 +286,7 @@ def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime)
         )
         if not updated:
             raise PickupError("order_changed", _("Order %(code)s was changed meanwhile; reload it.") % {"code": order.pickup_code})
-        alerts.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
+        alert_services.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
         transaction.on_commit(lambda: _enqueue([order]))
         transaction.on_commit(lambda: _announce(order))
     logger.info("order %s (id %s) moved to %s", order.pickup_code, order.pk, pickup_at.isoformat())
@@ -330,16 +330,16 @@ def change_status(order: Order, status: str, *, reason: str = "", notify: bool =
         setattr(order, field, value)
 
     if status == Order.Status.READY and now < order.pickup_at:
-        alerts.withdraw_alerts(order, kinds=[Alert.Kind.PICKUP], unsent_only=True)
-        alerts.schedule_alert(order=order, kind=Alert.Kind.READY_EARLY, due_at=now)
+        alert_services.withdraw_alerts(order, kinds=[Alert.Kind.PICKUP], unsent_only=True)
+        alert_services.schedule_alert(order=order, kind=Alert.Kind.READY_EARLY, due_at=now)
     elif status == Order.Status.CANCELLED:
-        alerts.withdraw_alerts(order)
+        alert_services.withdraw_alerts(order)
         if was_waiting:
             pickup_times.release_place(order.slot_id)
         if notify:
-            alerts.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=reason)
+            alert_services.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=reason)
     elif status in (Order.Status.PICKED_UP, Order.Status.NOT_COLLECTED):
-        alerts.withdraw_alerts(order)
+        alert_services.withdraw_alerts(order)
     if status not in Order.WAITING:
         transaction.on_commit(lambda: kitchen_queue.remove(order.pk))
     transaction.on_commit(lambda: _announce(order))
