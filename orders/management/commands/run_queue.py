@@ -64,7 +64,9 @@ class Command(BaseCommand):
         while not self.stopping:
             try:
                 orders, alerts = self.run_pass()
-                logger.info("pass: %d order(s) processed, %d alert push(es)", orders, alerts)
+                # An idle pass says nothing worth a line at INFO, once a second.
+                level = logging.INFO if orders or alerts else logging.DEBUG
+                logger.log(level, "pass: %d order(s) processed, %d alert push(es)", orders, alerts)
             except RedisError as error:
                 logger.warning("Redis unavailable (%s); retrying", error)
                 self.last_rebuild = 0.0  # whatever Redis comes back with, check it
