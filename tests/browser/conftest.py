@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,12 +39,12 @@ def browser():
 
 
 @pytest.fixture
-def screenshot_dir():
-    """docs/screenshots when PICKUP_UPDATE_SCREENSHOTS=1, else a scratch folder (the tree stays clean)."""
+def screenshot_dir(tmp_path):
+    """docs/screenshots when PICKUP_UPDATE_SCREENSHOTS=1, else the test's own tmp_path (the tree stays clean)."""
     if os.environ.get("PICKUP_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         return SCREENSHOTS
-    return Path(tempfile.mkdtemp(prefix="pickup-screens-"))
+    return tmp_path
 
 
 @pytest.fixture
