@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -92,3 +93,16 @@ def move_pickup_time(stack: Stack, order_ids: list[int], pickup_at: datetime, da
 def _utc_text(moment: datetime) -> str:
     """A datetime as Django stores it in SQLite (UTC, no offset)."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0) -> None:
+    """Bring orders placed well ahead to ``first_in`` seconds from now, ``step`` seconds apart.
+
+    For tests that must do something first (close a tab, kill a server):
+    they place ahead and let the orders fall due once that is done, instead
+    of hoping it is done in time.
+    """
+    now = datetime.now(timezone.utc)
+    with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
+        for n, order_id in enumerate(order_ids):
+            move_pickup_time(stack, [order_id], now + timedelta(seconds=first_in + n * step), database)
