@@ -80,9 +80,14 @@ async def test_idle_socket_longer_than_redis_timeouts_still_gets_its_alert(menu)
     """redis-py 8's 5 s socket timeout must not close an idle customer socket (stack trap)."""
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 7.0)
+        order = await place(socket, menu, 3600)
         started = time.monotonic()
-        message = await socket.receive_json_from(timeout=12)
+        # Idle longer than the 5 s timeouts, however long placing took: a
+        # real wait, on purpose. Then the kitchen finishes early: an alert now.
+        assert await socket.receive_nothing(timeout=7)
+        stored = await Order.objects.aget(pk=order["id"])
+        await database_sync_to_async(order_services.change_status)(stored, Order.Status.READY)
+        message = await socket.receive_json_from(timeout=10)
         idle = time.monotonic() - started
     assert message["type"] == "alert"
     assert message["alert"]["order_id"] == order["id"]
