@@ -171,10 +171,10 @@ async def place_and_see_it_claimed(socket, menu, seconds: float):
 
 
 async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.8)
+        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         message = await socket.receive_json_from(timeout=5)
         received = timezone.now()
 
@@ -186,10 +186,10 @@ async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, setting
 
 
 async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        _order, alert, old_due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        _order, alert, old_due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         assert claimed is not None
         new_due = old_due + timezone.timedelta(seconds=1.5)
 
@@ -210,10 +210,10 @@ async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(men
 
 
 async def test_an_alert_withdrawn_after_its_claim_is_not_pushed(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         assert claimed is not None
         stored = await Order.objects.aget(pk=order["id"])
         await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen closed")
