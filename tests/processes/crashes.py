@@ -15,6 +15,9 @@ from pickup.testing import Stack
 async def freeze_when(process: subprocess.Popen, condition, *, timeout: float, what: str):
     """Stop ``process`` (SIGSTOP) at a moment when ``condition()`` holds; returns what it returned.
 
+    It samples: a state that lasts only between two of the process's writes
+    may never be seen on a busy machine. Use ``freeze_between_writes`` then.
+
     The condition is confirmed while the process is frozen, so the state seen
     is the state it stays in until SIGCONT, or dies in. Conditions that read
     the database must give up at once (``Stack.query(..., timeout=0.01)``): a

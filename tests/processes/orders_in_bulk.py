@@ -104,5 +104,19 @@ def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float
     """
     now = datetime.now(timezone.utc)
     with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
-        for n, order_id in enumerate(order_ids):
+        if not step:
+            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database)
+        for n, order_id in enumerate(order_ids if step else []):
             move_pickup_time(stack, [order_id], now + timedelta(seconds=first_in + n * step), database)
+
+
+def after_the_next_timer_refill() -> float:
+    """Seconds ahead that an alert moved now is sure to be armed by a running web server.
+
+    Web servers re-read pending alerts every quarter of their horizon and arm
+    (or move) a timer for each; an alert moved in the database gets its timer
+    at the next of these refills, at most that long from now.
+    """
+    from django.conf import settings
+
+    return settings.PICKUP_TIMER_HORIZON_SECONDS / 4 + 5
