@@ -7,7 +7,7 @@ entries) run out with their lease and the next worker takes them over.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
