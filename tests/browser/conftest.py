@@ -60,6 +60,10 @@ def site(tmp_path, prepared_database, pickup_soon):
     with Stack(log_dir=str(tmp_path)) as stack:
         stack.prepare(template=prepared_database)
         stack.manage("setup_demo")
+        stack.base_url = stack.start_web()
+        stack.start_run_queue("--interval", "0.5")
+        # The restaurant opens ``pickup_soon`` seconds after the processes are
+        # up, however long starting them took (its rules are cached 5 s at most).
         stack.shell(
             "from datetime import time, timedelta\n"
             "from django.utils import timezone\n"
@@ -70,8 +74,6 @@ def site(tmp_path, prepared_database, pickup_soon):
             "OpeningHours.objects.create(restaurant=restaurant, weekday=opens.weekday(), opens=opens.time(), closes=time(0))\n"
             "Restaurant.objects.filter(pk=restaurant.pk).update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n"
         )
-        stack.base_url = stack.start_web()
-        stack.start_run_queue("--interval", "0.5")
         yield stack
 
 
