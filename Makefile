@@ -3,15 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd
+.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
+	bash scripts/prerequisites.sh msgfmt
 	$(BIN)/python scripts/run_all.py
 
-## test: the whole test suite, as CI runs it
+## test: the whole test suite, as CI runs it: every pass, then a summary
 test: $(VENV)/.dev-installed
 	bash scripts/test.sh
+
+## test-fast: the edit-test loop: no real processes, no browser, SQLite only
+test-fast: $(VENV)/.dev-installed
+	bash scripts/prerequisites.sh msgfmt
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore $(VENV) -v 0
+	$(BIN)/python -m pytest -m "not processes and not browser" $(ARGS)
 
 ## deploy-check: Django's deployment checks with production-like settings
 deploy-check: $(VENV)/.dev-installed

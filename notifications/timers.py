@@ -64,10 +64,6 @@ class AlertTimers:
         self._refill_task: asyncio.Task | None = None
 
     @property
-    def armed(self) -> int:
-        return len(self._handles)
-
-    @property
     def lookahead(self) -> timedelta:
         return timedelta(milliseconds=settings.PICKUP_TIMER_LOOKAHEAD_MS)
 

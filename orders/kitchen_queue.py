@@ -81,13 +81,8 @@ def score_of(pickup_at: datetime) -> int:
     return int(pickup_at.timestamp() * 1000)
 
 
-def add(order_id: int, pickup_at: datetime) -> None:
-    """Queue an order, or move it to a new pickup time."""
-    add_many([(order_id, pickup_at)])
-
-
 def add_many(entries: list[tuple[int, datetime]]) -> None:
-    """Queue orders (id, pickup time) with one command."""
+    """Queue orders (id, pickup time), or move them to new pickup times, with one command."""
     if entries:
         _redis().zadd(_key(QUEUE), {str(order_id): score_of(pickup_at) for order_id, pickup_at in entries})
 
@@ -156,7 +151,3 @@ def rebuild(entries: list[tuple[int, datetime]]) -> int:
 def entries(limit: int = 500) -> list[tuple[int, int]]:
     """(order id, pickup ms) of the queued orders, earliest pickup first."""
     return [(int(m), int(s)) for m, s in _redis().zrange(_key(QUEUE), 0, limit - 1, withscores=True)]
-
-
-def size() -> int:
-    return _redis().zcard(_key(QUEUE))

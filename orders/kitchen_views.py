@@ -35,7 +35,7 @@ def _board_payload() -> dict:
         "now": timezone.localtime().isoformat(),  # every time sent is in the restaurant's offset
         "sections": {
             section: [
-                dict(order_payload(order), in_kitchen_queue=order.in_kitchen_queue, collection_overdue=order.reminded)
+                dict(order_payload(order), collection_overdue=order.reminded)
                 for order in orders
             ]
             for section, orders in board.items()

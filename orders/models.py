@@ -212,10 +212,6 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.pickup_code
 
-    @property
-    def kitchen_queue_member(self) -> str:
-        return str(self.pk)
-
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.status]
 
@@ -247,10 +243,6 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.menu_item}"
-
-    @property
-    def subtotal(self) -> Decimal:
-        return self.unit_price * self.quantity
 
 
 class PickupCodeCounter(models.Model):

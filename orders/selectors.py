@@ -36,15 +36,12 @@ def orders_waiting_for_kitchen_queue() -> list[tuple[int, datetime]]:
 def kitchen_board(now=None) -> dict[str, list[Order]]:
     """The kitchen screen: now (preparing or due), next (upcoming), ready (waiting for collection).
 
-    Waiting orders come in kitchen-queue order (the Redis sorted set, by
-    pickup time) joined with their database rows; the database decides what
-    is listed, so an order Redis lost or still holds after a change shows as
-    the database says. Each order carries ``in_kitchen_queue``, and
-    ``reminded``: its customer was reminded to collect it (it is overdue).
+    Orders come by pickup time from the database alone, the record: an order
+    Redis lost or still holds after a change shows as the database says.
+    Each order carries ``reminded``: its customer was reminded to collect it
+    (it is overdue).
     """
     from django.utils import timezone
-
-    from orders import kitchen_queue
 
     now = now or timezone.now()
     active = list(
@@ -53,21 +50,14 @@ def kitchen_board(now=None) -> dict[str, list[Order]]:
         .prefetch_related(LINES_WITH_ITEMS)
         .order_by("pickup_at", "pk")
     )
-    try:
-        queued = dict(kitchen_queue.entries(limit=5000))
-    except Exception:  # Redis down: the database alone still tells the truth
-        queued = {}
     board: dict[str, list[Order]] = {"now": [], "next": [], "ready": []}
     for order in active:
-        order.in_kitchen_queue = order.pk in queued
         if order.status == Order.Status.READY:
             board["ready"].append(order)
         elif order.status == Order.Status.PREPARING or _due(order, now):
             board["now"].append(order)
         else:
             board["next"].append(order)
-    for section in ("now", "next"):
-        board[section].sort(key=lambda order: (queued.get(order.pk, order.pickup_at.timestamp() * 1000), order.pk))
     return board
 
 

@@ -20,7 +20,7 @@ from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from notifications import services as alerts
+from notifications import services as alert_services
 from notifications.models import Alert
 from orders import kitchen_queue, limits, payments, pickup_times
 from orders.announcements import announce
@@ -239,7 +239,7 @@ def _store_orders(
         for order, (_new, _slot, priced) in zip(orders, placed, strict=True)
     }
     OrderLine.objects.bulk_create(line for order_lines in lines.values() for line in order_lines)
-    alerts.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
+    alert_services.schedule_new_alerts(orders, kind=Alert.Kind.PICKUP)
     transaction.on_commit(lambda: _enqueue(orders))
     replied = {order.pk: new.reply_channel for order, (new, _slot, _priced) in zip(orders, placed, strict=True)}
     announce(orders, "order.placed", skip=replied, lines=lines)
@@ -313,7 +313,7 @@ def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime,
         )
         if not updated:
             raise PickupError("order_changed", _("Order %(code)s was changed meanwhile; reload it.") % {"code": order.pickup_code})
-        alerts.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
+        alert_services.schedule_alert(order=order, kind=Alert.Kind.PICKUP, due_at=pickup_at)
         transaction.on_commit(lambda: _enqueue([order]))
         announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) moved to %s", order.pickup_code, order.pk, pickup_at.isoformat())
@@ -364,16 +364,16 @@ def change_status(
         setattr(order, field, value)
 
     if status == Order.Status.READY and now < order.pickup_at:
-        alerts.withdraw_alerts(order, kinds=[Alert.Kind.PICKUP], unsent_only=True)
-        alerts.schedule_alert(order=order, kind=Alert.Kind.READY_EARLY, due_at=now)
+        alert_services.withdraw_alerts(order, kinds=[Alert.Kind.PICKUP], unsent_only=True)
+        alert_services.schedule_alert(order=order, kind=Alert.Kind.READY_EARLY, due_at=now)
     elif status == Order.Status.CANCELLED:
-        alerts.withdraw_alerts(order)
+        alert_services.withdraw_alerts(order)
         if was_waiting:
             pickup_times.release_place(order.slot_id)
         if notify:
-            alerts.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=order.cancel_note)
+            alert_services.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=order.cancel_note)
     elif status in (Order.Status.PICKED_UP, Order.Status.NOT_COLLECTED):
-        alerts.withdraw_alerts(order)
+        alert_services.withdraw_alerts(order)
     if status not in Order.WAITING:
         transaction.on_commit(lambda: kitchen_queue.remove(order.pk))
     announce([order.pk], "order.updated", skip={order.pk: reply_channel})

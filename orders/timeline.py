@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from notifications import services as alerts
+from notifications import services as alert_services
 from notifications.models import Alert
 from orders.models import Order, Restaurant
 from orders.announcements import announce
@@ -104,7 +104,7 @@ def handle_no_shows(*, limit: int = 500) -> int:
         .exclude(alerts__kind=Alert.Kind.REMINDER)[:limit]
     )
     for order in to_remind:
-        alerts.schedule_alert(order=order, kind=Alert.Kind.REMINDER, due_at=now)
+        alert_services.schedule_alert(order=order, kind=Alert.Kind.REMINDER, due_at=now)
         announce([order.pk], "order.reminded")
         logger.info("order %s (id %s): collection reminder scheduled", order.pickup_code, order.pk)
         handled += 1

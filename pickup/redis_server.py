@@ -72,6 +72,11 @@ class PrivateRedis:
             self.process.kill()
             self.process.wait(5)
 
+    def shutdown(self) -> None:
+        """Stop for good: the server and its working folder go."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
 
@@ -82,8 +87,7 @@ class PrivateRedis:
 
     def __del__(self) -> None:  # pragma: no cover - best effort on interpreter exit
         try:
-            self.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.shutdown()
         except Exception:
             pass
 

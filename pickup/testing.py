@@ -183,11 +183,12 @@ class Stack:
                 process.wait(10)
         self.web.clear()
         self.workers.clear()
-        self.redis.stop()
+        self.redis.shutdown()
         for handle in self._logs:
             handle.close()
-        if self.log_dir != self.dir:  # nothing to read afterwards: drop the database copy
-            shutil.rmtree(self.dir, ignore_errors=True)
+        # Nothing is left behind in the temporary folder: logs someone wants
+        # to read afterwards go to ``log_dir`` (a test's tmp_path, BENCH_LOG_DIR).
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def logs(self, *, full: bool = False) -> str:
         """What the processes wrote: the tail of each log, or everything with ``full``."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +29,57 @@ def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why daphne could not listen there ("Address already in use"…), or None if it can."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+def wait_until_serving(host: str, port: str, daphne: subprocess.Popen, timeout: float = 60) -> bool:
+    """True once daphne answers HTTP on the port (any status); False if it exits first or never answers."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1" if host != "::" else "::1"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and daphne.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:  # answered: a host not allowed, Redis not up yet…
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop_all(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def main() -> int:
     os.environ.setdefault("DEBUG", "true")
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
+    problem = cannot_listen(host, int(port))
+    if problem:
+        print(
+            f"Cannot listen on {host}:{port}: {problem} (another `make run`?). "
+            f"Stop that, or choose another port or host: PORT=8001 make run",
+            file=sys.stderr,
+        )
+        return 1
     redis_url, private_redis = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ["REDIS_URL"] = redis_url
     print(f"Redis: {redis_url}" + (" (private server started for this run)" if private_redis else ""))
@@ -47,6 +97,12 @@ def main() -> int:
         ),
         subprocess.Popen([PYTHON, "manage.py", "run_queue"], cwd=ROOT),
     ]
+    if not wait_until_serving(host, port, children[0]):
+        print(f"daphne did not start serving on {host}:{port} (see above); stopping.", file=sys.stderr)
+        stop_all(children)
+        if private_redis:
+            private_redis.shutdown()
+        return 1
     print(
         f"\nPickup is running.\n"
         f"  Ordering page:       http://{host}:{port}/\n"
@@ -70,16 +126,9 @@ def main() -> int:
                 print(f"{child.args[2]} exited with {child.returncode}; stopping.", file=sys.stderr)
                 exit_code, stopping = 1, True
         time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    stop_all(children)
     if private_redis:
-        private_redis.stop()
+        private_redis.shutdown()
     return exit_code
 
 

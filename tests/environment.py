@@ -6,8 +6,10 @@ restart it freely without touching anybody else's data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -54,8 +56,16 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 
 def pytest_unconfigure(config):
+    """Leave nothing behind in the temporary folder: the Redis, the static root, the SQLite files."""
     if _redis is not None:
-        _redis.stop()
+        _redis.shutdown()
+    shutil.rmtree(os.environ["STATIC_ROOT"], ignore_errors=True)
+    for name in ("DATABASE_URL", "PICKUP_TEST_DATABASE_NAME"):
+        path = os.environ.get(name, "").removeprefix("sqlite:///")
+        if path.startswith(tempfile.gettempdir()):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)
 
 
 def private_redis() -> PrivateRedis:

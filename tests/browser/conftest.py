@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,12 +75,12 @@ def no_policy_violations(request):
 
 
 @pytest.fixture
-def screenshot_dir():
-    """docs/screenshots when PICKUP_UPDATE_SCREENSHOTS=1, else a scratch folder (the tree stays clean)."""
+def screenshot_dir(tmp_path):
+    """docs/screenshots when PICKUP_UPDATE_SCREENSHOTS=1, else the test's own tmp_path (the tree stays clean)."""
     if os.environ.get("PICKUP_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         return SCREENSHOTS
-    return Path(tempfile.mkdtemp(prefix="pickup-screens-"))
+    return tmp_path
 
 
 @pytest.fixture
@@ -97,6 +96,10 @@ def site(tmp_path, prepared_database, pickup_soon):
     with Stack(log_dir=str(tmp_path)) as stack:
         stack.prepare(template=prepared_database)
         stack.manage("setup_demo")
+        stack.base_url = stack.start_web()
+        stack.start_run_queue("--interval", "0.5")
+        # The restaurant opens ``pickup_soon`` seconds after the processes are
+        # up, however long starting them took (its rules are cached 5 s at most).
         stack.shell(
             "from datetime import time, timedelta\n"
             "from django.utils import timezone\n"
@@ -107,8 +110,6 @@ def site(tmp_path, prepared_database, pickup_soon):
             "OpeningHours.objects.create(restaurant=restaurant, weekday=opens.weekday(), opens=opens.time(), closes=time(0))\n"
             "Restaurant.objects.filter(pk=restaurant.pk).update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n"
         )
-        stack.base_url = stack.start_web()
-        stack.start_run_queue("--interval", "0.5")
         yield stack
 
 

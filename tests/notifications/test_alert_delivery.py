@@ -82,9 +82,16 @@ async def test_idle_socket_longer_than_redis_timeouts_still_gets_its_alert(menu)
     """redis-py 8's 5 s socket timeout must not close an idle customer socket (stack trap)."""
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 7.0)
+        order = await place(socket, menu, 3600)
         started = time.monotonic()
-        message = await socket.receive_json_from(timeout=12)
+        # Idle longer than the 5 s timeouts, however long placing took: a
+        # real wait, on purpose. Then the kitchen finishes early: an alert now.
+        assert await socket.receive_nothing(timeout=7)
+        stored = await Order.objects.aget(pk=order["id"])
+        await database_sync_to_async(order_services.change_status)(stored, Order.Status.READY)
+        message = await socket.receive_json_from(timeout=10)
+        while message["type"] == "order.updated":  # the status change is told too, before or after
+            message = await socket.receive_json_from(timeout=10)
         idle = time.monotonic() - started
     assert message["type"] == "alert"
     assert message["alert"]["order_id"] == order["id"]
@@ -168,10 +175,10 @@ async def place_and_see_it_claimed(socket, menu, seconds: float):
 
 
 async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.8)
+        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         message = await socket.receive_json_from(timeout=5)
         received = timezone.now()
 
@@ -183,10 +190,10 @@ async def test_timer_claims_ahead_of_the_due_time_and_pushes_at_it(menu, setting
 
 
 async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        _order, alert, old_due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        _order, alert, old_due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         assert claimed is not None
         new_due = old_due + timezone.timedelta(seconds=1.5)
 
@@ -207,10 +214,10 @@ async def test_an_alert_moved_after_its_claim_is_pushed_at_the_new_time_only(men
 
 
 async def test_an_alert_withdrawn_after_its_claim_is_not_pushed(menu, settings):
-    settings.PICKUP_TIMER_LOOKAHEAD_MS = 1000
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000  # seconds for the test to act between claim and push
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 1.5)
+        order, pickup_alert, due, claimed = await place_and_see_it_claimed(socket, menu, 4.0)
         assert claimed is not None
         stored = await Order.objects.aget(pk=order["id"])
         await database_sync_to_async(order_services.change_status)(stored, Order.Status.CANCELLED, reason="kitchen_closed")

@@ -62,7 +62,7 @@ def test_ready_early_alerts_at_once_and_the_pickup_alert_never_fires(menu):
     assert early.due_at <= timezone.now()
     assert "ready early" in early.message()
     assert Alert.objects.get(order=order, kind=Alert.Kind.PICKUP).cancelled_at is not None
-    assert kitchen_queue.size() == 0
+    assert kitchen_queue.entries() == []
 
 
 def test_staff_cancel_with_a_reason_alerts_the_customer_and_frees_the_place(menu):
@@ -74,7 +74,7 @@ def test_staff_cancel_with_a_reason_alerts_the_customer_and_frees_the_place(menu
     assert alert.message() == f"Order {order.pickup_code} has been cancelled: Sold out — we ran out of congee"
     assert Alert.objects.get(order=order, kind=Alert.Kind.PICKUP).cancelled_at is not None
     assert PickupSlot.objects.get(pk=slot.pk).taken == 0
-    assert kitchen_queue.size() == 0
+    assert kitchen_queue.entries() == []
 
 
 def test_run_queue_starts_preparation_when_the_lead_time_comes(menu):
@@ -128,4 +128,4 @@ def test_picked_up_order_leaves_the_queue_and_its_alerts_stop(menu):
     services.change_status(order, Order.Status.PICKED_UP)
     assert Order.objects.get(pk=order.pk).closed_at is not None
     assert not Alert.objects.filter(order=order, cancelled_at=None).exists()
-    assert kitchen_queue.size() == 0
+    assert kitchen_queue.entries() == []

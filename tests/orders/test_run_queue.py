@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
+from django_redis import get_redis_connection
 
 from notifications.models import Alert
 from notifications.sender import customer_group
@@ -59,15 +62,15 @@ def test_a_second_pass_does_not_process_an_order_again(menu):
     run_queue_once()
     processed_at = Order.objects.get(pk=due.pk).processed_at
     # Even if the entry reappears (a rebuild race, a Redis failover), the database says no.
-    kitchen_queue.add(due.pk, due.pickup_at)
+    kitchen_queue.add_many([(due.pk, due.pickup_at)])
     run_queue_once()
     assert Order.objects.get(pk=due.pk).processed_at == processed_at
-    assert kitchen_queue.size() == 0
+    assert kitchen_queue.entries() == []
 
 
 def test_cancelled_order_is_skipped_not_made_ready(menu):
     order = place(menu, 0.2)
-    kitchen_queue.add(order.pk, order.pickup_at)  # as if the cancel's removal was lost
+    kitchen_queue.add_many([(order.pk, order.pickup_at)])  # as if the cancel's removal was lost
     services.change_status(order, Order.Status.CANCELLED)
     wait_until_due(order)
     run_queue_once()
@@ -98,13 +101,19 @@ def test_entry_claimed_by_a_crashed_worker_is_taken_again_after_its_lease(menu):
     order = place(menu, 0.2)
     wait_until_due(order)
     now_ms = int(time.time() * 1000)
-    # A worker claims the entry with a short lease and dies before finishing.
-    assert kitchen_queue.claim_due(now_ms=now_ms, lease_ms=200, limit=10) == [(order.pk, kitchen_queue.score_of(order.pickup_at))]
+    # A worker claims the entry and dies before finishing.
+    assert kitchen_queue.claim_due(now_ms=now_ms, lease_ms=60_000, limit=10) == [(order.pk, kitchen_queue.score_of(order.pickup_at))]
     run_queue_once()
     assert Order.objects.get(pk=order.pk).processed_at is None  # lease still running: hands off
-    time.sleep(0.3)
+    lease_runs_out(order)
     run_queue_once()
     assert Order.objects.get(pk=order.pk).status == Order.Status.READY
+
+
+def lease_runs_out(order: Order) -> None:
+    """Time passes for a claim: its lease (the claims set's score) now ended a minute ago."""
+    ended_ms = int(time.time() * 1000) - 60_000
+    get_redis_connection("default").zadd(settings.REDIS_KEY_PREFIX + kitchen_queue.CLAIMS, {str(order.pk): ended_ms}, xx=True)
 
 
 def test_redis_loss_is_repaired_from_the_database(menu, clean_redis):
@@ -121,21 +130,29 @@ def test_redis_loss_is_repaired_from_the_database(menu, clean_redis):
 
 
 def test_unacknowledged_alert_is_pushed_again_later(menu, settings):
-    settings.PICKUP_ALERT_RESEND_SECONDS = 1
+    settings.PICKUP_ALERT_RESEND_SECONDS = 600
     order = place(menu, 0.2)
     wait_until_due(order)
     run_queue_once()
     alert = Alert.objects.get(order=order)
     assert alert.send_count == 1
+    assert alert.resend_after == alert.sent_at + timedelta(seconds=600)
     run_queue_once()
     assert Alert.objects.get(pk=alert.pk).send_count == 1  # not yet
-    time.sleep(1.1)
+    resend_time_comes(alert)
     run_queue_once()
-    assert Alert.objects.get(pk=alert.pk).send_count == 2
+    alert.refresh_from_db()
+    assert alert.send_count == 2
+    assert alert.resend_after > pickup_in(900)  # the wait doubled: 1,200 s, not 600
     Alert.objects.filter(pk=alert.pk).update(acknowledged_at=pickup_in(0))
-    time.sleep(2.1)
+    resend_time_comes(alert)
     run_queue_once()
     assert Alert.objects.get(pk=alert.pk).send_count == 2
+
+
+def resend_time_comes(alert: Alert) -> None:
+    """Time passes for an alert: its next push was due a second ago."""
+    Alert.objects.filter(pk=alert.pk).update(resend_after=pickup_in(-1))
 
 
 def test_a_worker_finishing_after_its_lease_leaves_the_new_claim_alone(menu):
@@ -143,8 +160,7 @@ def test_a_worker_finishing_after_its_lease_leaves_the_new_claim_alone(menu):
     wait_until_due(order)
     stalled_at = int(time.time() * 1000)
     assert kitchen_queue.claim_due(now_ms=stalled_at, lease_ms=100, limit=10)  # a worker that then stalls
-    time.sleep(0.2)
-    taken_over_at = int(time.time() * 1000)
+    taken_over_at = stalled_at + 200  # its lease has run out on the next worker's clock
     assert kitchen_queue.claim_due(now_ms=taken_over_at, lease_ms=30_000, limit=10)  # another takes it over
 
     assert kitchen_queue.finish([order.pk], lease_end_ms=stalled_at + 100) == 0  # the stalled one wakes up

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+
+from pickup.testing import Stack
 
 
 async def freeze_when(process: subprocess.Popen, condition, *, timeout: float, what: str):
     """Stop ``process`` (SIGSTOP) at a moment when ``condition()`` holds; returns what it returned.
+
+    It samples: a state that lasts only between two of the process's writes
+    may never be seen on a busy machine. Use ``freeze_between_writes`` then.
 
     The condition is confirmed while the process is frozen, so the state seen
     is the state it stays in until SIGCONT, or dies in. Conditions that read
@@ -48,6 +55,62 @@ async def kill_when(process: subprocess.Popen, condition, *, timeout: float, wha
     A worker caught holding claims is killed holding exactly those claims.
     """
     seen = await freeze_when(process, condition, timeout=timeout, what=what)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    return seen
+
+
+@contextlib.contextmanager
+def holding_writes(stack: Stack) -> Iterator[sqlite3.Connection]:
+    """Hold the stack's SQLite write lock; yields the connection that holds it, committed on leaving.
+
+    Readers go on (WAL), but a process that comes to write waits at that
+    statement (or its ``BEGIN IMMEDIATE``) for as long as the lock is held, or
+    its 20 s busy timeout: whatever it claimed in Redis before, it still holds.
+    """
+    database = sqlite3.connect(stack.db_path, timeout=20, isolation_level=None)
+    try:
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            yield database
+        except BaseException:
+            database.execute("ROLLBACK")
+            raise
+        database.execute("COMMIT")
+    finally:
+        database.close()
+
+
+async def freeze_between_writes(stack: Stack, process: subprocess.Popen, condition, *, timeout: float, what: str):
+    """Stop ``process`` (SIGSTOP) while ``condition()`` holds, stepping it from one database write to the next.
+
+    While the test holds the write lock the process runs on to its next write
+    and waits there, so a state it reaches stays put until the test looks: a
+    worker holding kitchen-queue claims, stopped at the write that would
+    finish them, is not a moment to be lucky enough to see but one that
+    lasts. Between looks the lock is let go briefly and the process takes
+    about one transaction per step, so no state with a write after it is
+    stepped over.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with holding_writes(stack):
+            await asyncio.sleep(0.2)  # to run on to its next write (or not: only the look below counts)
+            if process.poll() is not None:
+                raise AssertionError(f"the process exited with {process.returncode} before {what}")
+            process.send_signal(signal.SIGSTOP)
+            seen = _holds(condition)
+            if seen:
+                return seen
+            process.send_signal(signal.SIGCONT)
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting to catch the process {what}")
+        await asyncio.sleep(0.05)
+
+
+async def kill_between_writes(stack: Stack, process: subprocess.Popen, condition, *, timeout: float, what: str):
+    """``freeze_between_writes``, then kill -9: it dies holding what it was seen holding."""
+    seen = await freeze_between_writes(stack, process, condition, timeout=timeout, what=what)
     process.send_signal(signal.SIGKILL)
     process.wait(10)
     return seen

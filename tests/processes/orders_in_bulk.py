@@ -2,34 +2,121 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
 from pickup.testing import Stack
 
+# Orders are placed this far ahead, so none falls due however long placing
+# takes; their pickup time is moved to the one wanted once all are stored.
+PLACED_AHEAD = timedelta(minutes=30)
 
-def place_orders(stack: Stack, *, session_keys: list[str] | None = None, count: int, due_in: float) -> list[int]:
-    """Place ``count`` orders all due at one instant ``due_in`` seconds from now; returns their ids.
+
+def place_orders(
+    stack: Stack, *, session_keys: list[str] | None = None, count: int, due_in: float | None
+) -> list[int]:
+    """Place ``count`` orders all due at one instant ``due_in`` seconds after the last is placed; returns their ids.
 
     The orders go round-robin to the customers of ``session_keys`` (browser
     sessions); without any, each order has a customer of its own. They are
     placed in a ``manage.py shell``, so no web process has armed their
     timers: until a web server re-arms them from the database, run_queue
-    sends their alerts.
+    sends their alerts. With ``due_in=None`` they stay half an hour ahead,
+    for ``move_pickup_time`` to bring closer when the test is ready.
     """
+    move = "" if due_in is None else f"_move(ids, timezone.now() + timedelta(seconds={due_in}))"
     code = f"""
 from datetime import timedelta
 from django.contrib.sessions.backends.db import SessionStore
+from django.db.models import F
 from django.utils import timezone
-from orders import services
+from notifications.models import Alert
+from orders import kitchen_queue, services
 from orders.customers import SESSION_KEY
-from orders.models import MenuItem
+from orders.models import MenuItem, Order
 item = MenuItem.objects.first().pk
 customers = [SessionStore(session_key=key)[SESSION_KEY] for key in {list(session_keys or [])!r}]
-pickup_at = timezone.now() + timedelta(seconds={due_in})
+placed_at = timezone.now() + timedelta(seconds={PLACED_AHEAD.total_seconds()})
 ids = [
     services.place_order(
-        customer_id=customers[n % len(customers)] if customers else f"bulk-{{n}}", lines=[(item, 1)], pickup_at=pickup_at
+        customer_id=customers[n % len(customers)] if customers else f"bulk-{{n}}", lines=[(item, 1)], pickup_at=placed_at
     ).pk
     for n in range({count})
 ]
+{_MOVE_IN_SHELL}
+{move}
 print(",".join(map(str, ids)))
 """
     return [int(order_id) for order_id in stack.shell(code, timeout=300).strip().split(",")]
+
+
+# What move_pickup_time does, in the shell's Django: orders, their pickup
+# alerts and the kitchen queue's scores move together.
+_MOVE_IN_SHELL = """
+def _move(ids, pickup_at):
+    shift = pickup_at - placed_at
+    Order.objects.filter(pk__in=ids).update(pickup_at=pickup_at, preparation_at=F("preparation_at") + shift)
+    Alert.objects.filter(order_id__in=ids, kind=Alert.Kind.PICKUP).update(due_at=pickup_at)
+    kitchen_queue.add_many([(order_id, pickup_at) for order_id in ids])
+"""
+
+
+def move_pickup_time(stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection) -> None:
+    """Move orders placed ahead (``due_in=None``) to ``pickup_at``: their rows, pickup alerts and kitchen-queue scores.
+
+    The rows change through ``database``, a connection the caller commits,
+    so a test holding SQLite's write lock (``crashes.holding_writes``) can
+    make orders due in Redis while the database still waits for its commit.
+    The kitchen queue's scores change at once.
+    """
+    marks = ",".join("?" * len(order_ids))
+    stored = _utc_text(pickup_at)
+    # SET reads the old row: preparation moves by as much as the pickup time.
+    database.execute(
+        "UPDATE orders_order SET preparation_at = "
+        "strftime('%Y-%m-%d %H:%M:%f', julianday(preparation_at) + julianday(?) - julianday(pickup_at)), "
+        f"pickup_at = ? WHERE id IN ({marks})",
+        [stored, stored, *order_ids],
+    )
+    database.execute(
+        f"UPDATE notifications_alert SET due_at = ? WHERE kind = 'pickup' AND order_id IN ({marks})", [stored, *order_ids]
+    )
+    client = stack.redis.client()
+    try:
+        score = int(pickup_at.timestamp() * 1000)
+        client.zadd(stack.env["REDIS_KEY_PREFIX"] + "kitchen_queue", {str(order_id): score for order_id in order_ids})
+    finally:
+        client.close()
+
+
+def _utc_text(moment: datetime) -> str:
+    """A datetime as Django stores it in SQLite (UTC, no offset)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0) -> None:
+    """Bring orders placed well ahead to ``first_in`` seconds from now, ``step`` seconds apart.
+
+    For tests that must do something first (close a tab, kill a server):
+    they place ahead and let the orders fall due once that is done, instead
+    of hoping it is done in time.
+    """
+    now = datetime.now(timezone.utc)
+    with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
+        if not step:
+            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database)
+        for n, order_id in enumerate(order_ids if step else []):
+            move_pickup_time(stack, [order_id], now + timedelta(seconds=first_in + n * step), database)
+
+
+def after_the_next_timer_refill() -> float:
+    """Seconds ahead that an alert moved now is sure to be armed by a running web server.
+
+    Web servers re-read pending alerts every quarter of their horizon and arm
+    (or move) a timer for each; an alert moved in the database gets its timer
+    at the next of these refills, at most that long from now.
+    """
+    from django.conf import settings
+
+    return settings.PICKUP_TIMER_HORIZON_SECONDS / 4 + 5

@@ -1,8 +1,11 @@
 """What the stack's database, Redis and logs say happened, read from the test process.
 
 The database is read directly (``Stack.query``), so tests can poll it while
-the processes run; the logs are the processes' own words, one line per order
-made ready and one per alert push.
+the processes run. The logs are read only for what nothing else records: how
+many times a worker made an order ready or pushed an alert first (the
+compare-and-set lets the database hold one outcome, so a second attempt
+that wrongly went through would leave no other trace), which sender pushed
+first, and how many orders a rebuild restored.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def all_acknowledged(stack: Stack, order_ids: list[int]) -> bool:
 def alerts_held_by_a_sender(stack: Stack) -> set[int]:
     """Alerts a sender has claimed and not yet recorded as pushed.
 
-    Meant for a frozen sender (crashes.kill_when): it gives up quickly.
+    Meant for a frozen sender (crashes.kill_between_writes): it gives up quickly.
     """
     rows = stack.query("SELECT id FROM notifications_alert WHERE claim_token != ''", timeout=0.01)
     return {alert_id for (alert_id,) in rows}
@@ -93,6 +96,18 @@ def kitchen_queue_keys(stack: Stack) -> dict[str, int]:
     """How many members the kitchen queue and its claims set hold."""
     with _kitchen_queue(stack) as (client, queue, claims):
         return {"queued": client.zcard(queue), "claimed": client.zcard(claims)}
+
+
+def kitchen_queue_built(stack: Stack) -> bool:
+    """Whether a run_queue has built the kitchen queue (its first pass does)."""
+    with _kitchen_queue(stack) as (client, _queue, _claims):
+        return bool(client.exists(stack.env["REDIS_KEY_PREFIX"] + kitchen_queue.BUILT))
+
+
+def kitchen_queue_entries(stack: Stack) -> dict[int, int]:
+    """The queued orders (not the claimed ones): order id -> score (pickup time, epoch ms)."""
+    with _kitchen_queue(stack) as (client, queue, _claims):
+        return {int(member): int(score) for member, score in client.zrange(queue, 0, -1, withscores=True)}
 
 
 def kitchen_queue_claims(stack: Stack) -> set[int]:

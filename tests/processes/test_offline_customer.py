@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.processes.clients import Customer, menu_item_id, session_cookie, wait_until
+from tests.processes.orders_in_bulk import fall_due
 from tests.processes.records import all_acknowledged, all_sent, pickup_alerts
 
 pytestmark = pytest.mark.processes
@@ -33,8 +34,9 @@ async def test_an_alert_that_fell_due_while_no_tab_was_open_is_shown_once_when_o
     cookie = session_cookie(base)
     placing = Customer(base, cookie)
     await placing.connect()
-    order = await placing.place_order(menu_item_id(base), 1.0)
+    order = await placing.place_order(menu_item_id(base), 3600)
     await placing.disconnect()
+    fall_due(stack, [order["id"]], first_in=0)  # once the page is closed, however long that took
     # Pushed at its time to nobody: the customer had closed the page.
     await wait_until(lambda: all_sent(stack, [order["id"]]), 20, "the alert to be pushed")
 
@@ -57,7 +59,8 @@ async def test_an_alert_never_acknowledged_arrives_again_and_is_shown_once(stack
     cookie = session_cookie(base)
     dying = Customer(base, cookie, acknowledges=False)  # a page that never gets to acknowledge
     await dying.connect()
-    order = await dying.place_order(menu_item_id(base), 1.0)
+    order = await dying.place_order(menu_item_id(base), 3600)
+    fall_due(stack, [order["id"]], first_in=0)
     alert_id = next(iter(pickup_alerts(stack, [order["id"]])))
 
     # Unacknowledged, it is pushed again (after PICKUP_ALERT_RESEND_SECONDS)…

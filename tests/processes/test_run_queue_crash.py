@@ -7,11 +7,13 @@ entries) run out with their lease and the next worker takes them over.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from tests.processes.clients import Customer, session_cookie, session_key, wait_until
-from tests.processes.crashes import kill_when
-from tests.processes.orders_in_bulk import place_orders
+from tests.processes.crashes import holding_writes, kill_between_writes
+from tests.processes.orders_in_bulk import move_pickup_time, place_orders
 from tests.processes.records import (
     alerts_held_by_a_sender,
     all_acknowledged,
@@ -49,24 +51,39 @@ async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_n
     customers = [Customer(base, cookie) for cookie in cookies]
     for customer in customers:
         await customer.connect()
-    order_ids = place_orders(stack, session_keys=[session_key(cookie) for cookie in cookies], count=ORDERS, due_in=3.0)
+    keys = [session_key(cookie) for cookie in cookies]
+    # Half the orders wait half an hour ahead until the test makes them due;
+    # the other half fall due together 3 s after the last is placed.
+    later = place_orders(stack, session_keys=keys, count=ORDERS // 2, due_in=None)
+    first_due = place_orders(stack, session_keys=keys, count=ORDERS // 2, due_in=3.0)
+    order_ids = first_due + later
     alerts = pickup_alerts(stack, order_ids)
 
-    # The first worker dies between claiming alerts and recording their push…
+    # The first worker dies between claiming alerts and recording their push,
+    # stepped from one database write to the next until it waits, holding
+    # alerts, at the write that records their push…
     first = stack.start_run_queue("--interval", "0.2", "--batch", "20")
-    held_alerts = await kill_when(
-        first, lambda: alerts_held_by_a_sender(stack), timeout=30, what="while it holds alerts"
+    held_alerts = await kill_between_writes(
+        stack, first, lambda: alerts_held_by_a_sender(stack), timeout=60, what="while it holds alerts"
     )
     assert processed_count(stack, order_ids) == 0
-    # …the second between claiming kitchen-queue entries and finishing them.
+    # …the second, after making the first orders ready, between claiming
+    # kitchen-queue entries and finishing them: the later orders fall due,
+    # and the test steps it from one database write to the next until it
+    # waits, holding claims, at the write that would make them ready.
     second = stack.start_run_queue("--interval", "0.2", "--batch", "20")
-    held_orders = await kill_when(
-        second,
-        lambda: ready_counts(stack, "run_queue-1") and kitchen_queue_claims(stack),
-        timeout=60,
-        what="while it holds kitchen-queue entries",
+    await wait_until(
+        lambda: processed_count(stack, first_due) == len(first_due) and all_acknowledged(stack, first_due),
+        60,
+        "the first orders made ready and their alerts acknowledged",
+    )
+    with holding_writes(stack) as database:
+        move_pickup_time(stack, later, datetime.now(timezone.utc), database)
+    held_orders = await kill_between_writes(
+        stack, second, lambda: kitchen_queue_claims(stack), timeout=60, what="while it holds kitchen-queue entries"
     )
     assert held_alerts and held_orders
+    assert held_orders <= set(later)
 
     stack.start_run_queue("--interval", "0.2", "--batch", "20")
     await wait_until(lambda: processed_count(stack, order_ids) == ORDERS, 60, "every order processed")
@@ -80,7 +97,7 @@ async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_n
     assert set(order_ids) - set(made_ready) <= held_orders
     assert order_states(stack, order_ids) == {"ready": ORDERS}
     # The dead worker's claims come back when their lease runs out and are
-    # finished by the next worker (as "already processed" if it had committed).
+    # finished by the next worker.
     await wait_until(lambda: kitchen_queue_keys(stack) == {"queued": 0, "claimed": 0}, 30, "the dead worker's claims taken over")
 
     for customer in customers:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.processes.clients import wait_until
-from tests.processes.orders_in_bulk import place_orders
+from tests.processes.orders_in_bulk import after_the_next_timer_refill, fall_due, place_orders
 from tests.processes.records import (
     first_push_senders,
     first_pushes,
@@ -39,10 +39,13 @@ def stack_settings():
 
 async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exactly_once(stack):
     workers = [stack.start_run_queue("--interval", "0.5", "--batch", "50") for _ in range(2)]
-    # Placing takes seconds; the orders fall due together after all are placed.
-    order_ids = place_orders(stack, count=ORDERS, due_in=10.0)
-    stack.start_web()  # arms a timer for every pending alert as it starts
-    assert processed_count(stack, order_ids) == 0, "placed too slowly: orders fell due before every sender was ready"
+    # Placing and starting take as long as they take: the orders wait half
+    # an hour ahead, then fall due together once every sender is running,
+    # late enough for the web server's next refill to arm their timers.
+    order_ids = place_orders(stack, count=ORDERS, due_in=None)
+    stack.start_web()
+    fall_due(stack, order_ids, first_in=after_the_next_timer_refill())
+    assert processed_count(stack, order_ids) == 0
 
     await wait_until(lambda: processed_count(stack, order_ids) == ORDERS, 90, "1,000 orders processed")
     alerts = pickup_alerts(stack, order_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.processes.clients import Customer, menu_item_id, session_cookie, wait_until
+from tests.processes.orders_in_bulk import fall_due
 from tests.processes.records import (
     all_acknowledged,
     all_sent,
@@ -21,6 +22,10 @@ from tests.processes.records import (
 )
 
 pytestmark = pytest.mark.processes
+
+# Orders are placed this far ahead and fall due once the server is dead
+# (orders_in_bulk.fall_due), however long placing and killing took.
+AHEAD = 3600
 
 
 def port_of(base_url: str) -> int:
@@ -37,12 +42,13 @@ async def test_alerts_due_while_their_web_server_is_dead_reach_open_tabs_through
     watching = Customer(survivor, cookie)  # another tab, on the other server
     await watching.connect()
     item = menu_item_id(doomed)
-    orders = [await placing.place_order(item, 3.0 + n * 0.3, request_id=f"o{n}") for n in range(5)]
+    orders = [await placing.place_order(item, AHEAD + n, request_id=f"o{n}") for n in range(5)]
     order_ids = [order["id"] for order in orders]
     await placing.disconnect()
 
     stack.kill_web(port_of(doomed))  # kill -9: the timers of all five die with it
-    assert not any(alert.sent for alert in pickup_alerts(stack, order_ids).values()), "killed too late: an alert was due"
+    assert not any(alert.sent for alert in pickup_alerts(stack, order_ids).values())
+    fall_due(stack, order_ids, first_in=1.0, step=0.3)  # now that their timers are dead
 
     await watching.wait_until_shown(5, timeout=30)
     owed = set(pickup_alerts(stack, order_ids))
@@ -62,10 +68,11 @@ async def test_alerts_due_while_the_only_web_server_is_dead_are_shown_once_when_
     customer = Customer(base, session_cookie(base))  # keeps reconnecting, like the page
     await customer.connect()
     item = menu_item_id(base)
-    orders = [await customer.place_order(item, 2.0 + n * 0.2, request_id=f"o{n}") for n in range(5)]
+    orders = [await customer.place_order(item, AHEAD + n, request_id=f"o{n}") for n in range(5)]
     order_ids = [order["id"] for order in orders]
 
     stack.kill_web(port_of(base))  # kill -9 with every alert still pending
+    fall_due(stack, order_ids, first_in=0.5, step=0.2)
     # run_queue pushes each at its time, to nobody: no web server holds a socket.
     await wait_until(lambda: all_sent(stack, order_ids), 30, "run_queue to push all five")
     stack.start_web(port_of(base))
@@ -88,10 +95,11 @@ async def test_pending_timers_are_armed_again_when_the_web_server_starts(stack):
     base = stack.start_web()
     customer = Customer(base, session_cookie(base))
     await customer.connect()
-    order = await customer.place_order(menu_item_id(base), 4.0)
+    order = await customer.place_order(menu_item_id(base), AHEAD)
     await customer.disconnect()
     stack.kill_web(port_of(base))
-    assert not all_sent(stack, [order["id"]]), "killed too late: the alert was due"
+    assert not all_sent(stack, [order["id"]])
+    fall_due(stack, [order["id"]], first_in=1.0)  # well inside the timers' horizon
 
     base = stack.start_web()
     await wait_until(lambda: all_sent(stack, [order["id"]]), 20, "the restarted server's timer to push the alert")

@@ -76,7 +76,9 @@ class Command(BaseCommand):
             try:
                 orders, alerts = self.run_pass()
                 self.on_redis_back()
-                logger.info("pass: %d order(s) processed, %d alert push(es)", orders, alerts)
+                # An idle pass says nothing worth a line at INFO, once a second.
+                level = logging.INFO if orders or alerts else logging.DEBUG
+                logger.log(level, "pass: %d order(s) processed, %d alert push(es)", orders, alerts)
             except RedisError as error:
                 self.on_redis_down(error, interval)
             except Exception:

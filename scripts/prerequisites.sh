@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Debian packages the README's commands need besides Python: GNU gettext
+# (msgfmt compiles the translations, for `make run` and `make test`) and, for
+# the browser tests, Chromium (Playwright cannot fetch its own here).
+# Installed with apt-get when running as root; otherwise the one command to
+# run is printed. Usage: scripts/prerequisites.sh msgfmt [chromium]
+set -euo pipefail
+
+missing=()
+for need in "$@"; do
+  case "$need" in
+    msgfmt) command -v msgfmt > /dev/null || missing+=(gettext) ;;
+    chromium) [ -x /usr/bin/chromium ] || [ -n "${PICKUP_CHROMIUM:-}" ] || missing+=(chromium) ;;
+    *) echo "prerequisites.sh: unknown need '$need'" >&2; exit 2 ;;
+  esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = "0" ] && command -v apt-get > /dev/null; then
+  echo "== Installing Debian's ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" > /dev/null
+else
+  echo "Missing: ${missing[*]}. Run: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
