@@ -15,12 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django_redis import get_redis_connection
 
 QUEUE = "kitchen_queue"
 CLAIMS = "kitchen_queue:claims"
 SCORES = "kitchen_queue:claimed_scores"
 BUILT = "kitchen_queue:built"
+OWNER = "installation"
 
 _CLAIM_DUE = """
 local now = tonumber(ARGV[1])
@@ -151,3 +153,31 @@ def rebuild(entries: list[tuple[int, datetime]]) -> int:
 def entries(limit: int = 500) -> list[tuple[int, int]]:
     """(order id, pickup ms) of the queued orders, earliest pickup first."""
     return [(int(m), int(s)) for m, s in _redis().zrange(_key(QUEUE), 0, limit - 1, withscores=True)]
+
+
+class NamespaceTaken(ImproperlyConfigured):
+    """Another database's installation already uses this Redis key prefix."""
+
+
+def claim_namespace() -> None:
+    """Make this Redis key prefix this installation's, or refuse to go on.
+
+    Order ids of two databases sharing one prefix collide in the sorted set:
+    each installation's worker would process the other's orders. The first
+    process to start marks the prefix with its database's installation id;
+    every other process checks the mark. A Redis that lost its memory is
+    marked again by whoever comes first.
+    """
+    from orders.models import Restaurant
+
+    installation = str(Restaurant.current().installation)
+    redis = _redis()
+    key = _key(OWNER)
+    redis.set(key, installation, nx=True)
+    owner = redis.get(key)
+    if owner is not None and owner.decode() != installation:
+        raise NamespaceTaken(
+            f"The Redis key prefix {settings.REDIS_KEY_PREFIX!r} at {settings.REDIS_URL} belongs to another "
+            f"Pickup database (installation {owner.decode()}; this one is {installation}). Give each "
+            "installation its own REDIS_KEY_PREFIX or Redis database number."
+        )

@@ -8,6 +8,7 @@ update.
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import datetime, time
 from time import monotonic
 from decimal import Decimal
@@ -48,6 +49,9 @@ class Restaurant(models.Model):
     reminder_minutes = models.PositiveSmallIntegerField(
         _("reminder before the grace period ends (minutes)"), default=10
     )
+    # This database's identity in Redis: a key prefix belongs to one database
+    # (orders.kitchen_queue.claim_namespace).
+    installation = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         verbose_name = _("restaurant settings")

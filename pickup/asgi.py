@@ -3,9 +3,11 @@
 Run with ``daphne pickup.asgi:application``. Under daphne the alert timers
 are re-armed from the database as soon as the server runs, not on the first
 connection, so a restarted web server keeps every promised alert; the group
-keeper starts with them (notifications.memberships).
+keeper starts with them (notifications.memberships). A web server whose
+Redis key prefix belongs to another database stops at once.
 """
 
+import logging
 import os
 import sys
 
@@ -13,6 +15,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pickup.settings")
 django_asgi_app = get_asgi_application()
+logger = logging.getLogger("pickup.asgi")
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -40,8 +43,32 @@ def _start_timers_with_daphne() -> None:
             loop = asyncio.get_event_loop()
             alert_timers.start(loop)
             memberships.start(loop)
+            loop.create_task(_refuse_a_taken_namespace(reactor))
 
         reactor.callWhenRunning(start)
+
+
+async def _refuse_a_taken_namespace(reactor) -> None:
+    """Stop this web server if its Redis key prefix belongs to another database:
+    its orders would join, and be processed by, the other's kitchen queue."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from orders import kitchen_queue
+
+    def claim() -> None:
+        try:
+            kitchen_queue.claim_namespace()
+        finally:
+            connections.close_all()  # this thread's: nothing kept from a pool
+
+    try:
+        await sync_to_async(claim, thread_sensitive=False)()
+    except kitchen_queue.NamespaceTaken as error:
+        logger.critical("%s Stopping.", error)
+        reactor.stop()
+    except Exception as error:  # Redis or the database not there yet: run_queue checks again
+        logger.warning("could not check who owns the Redis key prefix (%s)", error.__class__.__name__)
 
 
 _start_timers_with_daphne()

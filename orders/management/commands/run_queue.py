@@ -18,7 +18,7 @@ import signal
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection, transaction
 from django.db.backends.signals import connection_created
 from redis.exceptions import RedisError
@@ -81,6 +81,9 @@ class Command(BaseCommand):
                 logger.log(level, "pass: %d order(s) processed, %d alert push(es)", orders, alerts)
             except RedisError as error:
                 self.on_redis_down(error, interval)
+            except kitchen_queue.NamespaceTaken as error:
+                # Going on would process another installation's orders.
+                raise CommandError(str(error)) from None
             except Exception:
                 logger.exception("pass failed; retrying")
             finally:
@@ -139,6 +142,9 @@ class Command(BaseCommand):
         stale = time.monotonic() - self.last_rebuild >= self.rebuild_every
         if not stale and kitchen_queue.is_built():
             return
+        # At start, after Redis lost its memory, and once a rebuild interval:
+        # the key prefix must still be this database's.
+        kitchen_queue.claim_namespace()
         added = kitchen_queue.rebuild(selectors.orders_waiting_for_kitchen_queue())
         self.last_rebuild = time.monotonic()
         if added:
