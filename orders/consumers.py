@@ -118,18 +118,13 @@ class CustomerConsumer(JsonConsumer):
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
         self.address = (self.scope.get("client") or [""])[0] or ""
         if not self.customer_id:
-            await self.accept()
             with translation.override(self.language):
-                message = _("Open the ordering page first to start a session.")
-            await self.send_json({"type": "error", "code": "no_session", "message": message})
-            await self.close(code=CLOSE_NO_SESSION)
+                await self.refuse("no_session", _("Open the ordering page first to start a session."), CLOSE_NO_SESSION)
             return
         if not open_sockets.admit(self.customer_id, self.address):
-            await self.accept()
             with translation.override(self.language):
                 message = _("Too many open pages for this customer or network. Close some and reload.")
-            await self.send_json({"type": "error", "code": "too_many_connections", "message": message})
-            await self.close(code=CLOSE_FLOODING)
+                await self.refuse("too_many_connections", message, CLOSE_FLOODING)
             return
         self.admitted = True
         self.budget = message_budget()
@@ -141,6 +136,12 @@ class CustomerConsumer(JsonConsumer):
         await self.send_json({"type": "session.ready", "orders": orders})
         for alert in missed:
             await self.send_json({"type": "alert", "alert": alert, "replayed": True})
+
+    async def refuse(self, code: str, message: str, close_code: int):
+        """Turn a socket away with a reason it can read, then close it."""
+        await self.accept()
+        await self.send_json({"type": "error", "code": code, "message": message})
+        await self.close(code=close_code)
 
     def _session_state(self) -> tuple[list[dict], list[dict]]:
         recent = selectors.customer_orders(self.customer_id).order_by("-pickup_at")[:10]
