@@ -9,7 +9,14 @@ import pytest
 
 from tests.processes.clients import Customer, session_cookie, session_key, wait_until
 from tests.processes.orders_in_bulk import place_orders
-from tests.processes.records import all_acknowledged, order_states, pickup_alerts, processed_count, ready_counts
+from tests.processes.records import (
+    all_acknowledged,
+    kitchen_queue_built,
+    order_states,
+    pickup_alerts,
+    processed_count,
+    ready_counts,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -32,7 +39,7 @@ async def test_run_queue_waits_out_a_redis_outage_and_the_sockets_stay_open(stac
     cookie = session_cookie(base)
     customer = Customer(base, cookie)
     await customer.connect()
-    await wait_until(lambda: run_queue_says(stack, "pass:"), 30, "run_queue's first pass")
+    await wait_until(lambda: kitchen_queue_built(stack), 30, "run_queue's first pass")
     after_outage = place_orders(stack, session_keys=[session_key(cookie)], count=10, due_in=OUTAGE + 6)
     during_outage = place_orders(stack, session_keys=[session_key(cookie)], count=10, due_in=2.0)
     order_ids = during_outage + after_outage
