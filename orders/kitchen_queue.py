@@ -170,7 +170,9 @@ def claim_namespace() -> None:
     """
     from orders.models import Restaurant
 
-    installation = str(Restaurant.current().installation)
+    # Read afresh, not through Restaurant.current(): that copy of the rules is
+    # kept for seconds, and a process starting now must not keep stale rules.
+    installation = str(Restaurant.objects.get_or_create(pk=1)[0].installation)
     redis = _redis()
     key = _key(OWNER)
     redis.set(key, installation, nx=True)
