@@ -73,3 +73,57 @@ class Alert(models.Model):
             if reason:
                 return str(_("Order %(code)s has been cancelled: %(reason)s") % {"code": code, "reason": reason})
             return str(_("Order %(code)s has been cancelled. Sorry for the trouble.") % {"code": code})
+
+
+class PushSubscription(models.Model):
+    """A browser's Web Push subscription: where to send a customer's alerts when no page is open.
+
+    A customer may hold several (phone, laptop); each is what the browser's
+    ``PushSubscription.toJSON()`` gave the page. The push service says when
+    one is gone (404/410) and it is deleted then.
+    """
+
+    customer_id = models.CharField(_("customer"), max_length=64, db_index=True)
+    endpoint = models.URLField(_("endpoint"), max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=100)
+    auth = models.CharField(max_length=50)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Web Push subscription")
+        verbose_name_plural = _("Web Push subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id[:8]}… · {self.user_agent[:40] or self.endpoint[:40]}"
+
+    def info(self) -> dict:
+        """The subscription as the browser gave it, as pywebpush takes it."""
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class WebPush(models.Model):
+    """One alert owed to one subscription by Web Push, until the push service takes it.
+
+    Rows are written when the alert is scheduled (or the subscription made
+    while the alert is pending) and sent by run_queue under a claim, as
+    alerts are; an alert a page acknowledged first is not sent this way.
+    """
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="web_pushes")
+    subscription = models.ForeignKey(PushSubscription, on_delete=models.CASCADE, related_name="web_pushes")
+    send_after = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set once the push service accepted it (201) or it can never be sent.
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "subscription"], name="web_push_one_per_alert_and_subscription"),
+        ]
+        indexes = [
+            models.Index(fields=["send_after"], name="web_push_pending_idx", condition=models.Q(finished_at__isnull=True)),
+        ]
