@@ -1,29 +1,39 @@
 """Claim → push → settle, the one sequence by which an alert leaves Pickup.
 
-The web process's timers claim shortly before the due time and push at it
-(notifications/timers.py), run_queue claims and pushes what is due; both go
-through the same claim, so an alert is pushed first by exactly one of them.
+To the customer's sockets: the web process's timers claim shortly before the
+due time and push at it (notifications/timers.py), run_queue claims and
+pushes what is due; both go through the same claim, so an alert is pushed
+first by exactly one of them. By Web Push: run_queue's ``WebPushWorker``
+claims, sends and settles each subscription's copy (notifications/web_pushes.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from notifications import services
+from django.db import close_old_connections
+from django.utils import timezone
+
+from notifications import socket_pushes, web_pushes, webpush
+from notifications.payloads import alert_message
 from notifications.models import Alert
-from notifications.sender import send_to_groups, send_to_groups_sync
+from notifications.sender import push_alerts, push_alerts_sync
+from notifications.transports import Outcome, Result
 
 logger = logging.getLogger(__name__)
 
 
-def _log(alerts: list[Alert], pushed: list[bool], via: str) -> None:
-    for alert, ok in zip(alerts, pushed, strict=True):
+def _log(alerts: list[Alert], results: list[Result], via: str) -> None:
+    for alert, result in zip(alerts, results, strict=True):
         logger.info(
             "alert %s (%s, order %s, push %d) %s via %s",
             alert.pk, alert.kind, alert.order.pickup_code, alert.send_count + 1,
-            "pushed" if ok else "push FAILED, will retry", via,
+            "pushed" if result.outcome is Outcome.DELIVERED else "push FAILED, will retry", via,
         )
 
 
@@ -32,32 +42,122 @@ class Pushes:
     """Alerts pushed under a claim whose outcome is not yet written down."""
 
     alerts: list[Alert]
-    pushed: list[bool]
+    results: list[Result]
 
 
 def claim_ahead(alert_ids: list[int], ahead: timedelta) -> list[tuple[Alert, tuple[str, dict]]]:
     """The web timers' claim, shortly before the due time: each alert won with its message."""
-    alerts = services.claim_alerts(alert_ids=alert_ids, limit=len(alert_ids), ahead=ahead)
-    return [(alert, services.alert_message(alert)) for alert in alerts]
+    alerts = socket_pushes.claim_alerts(alert_ids=alert_ids, limit=len(alert_ids), ahead=ahead)
+    return [(alert, alert_message(alert)) for alert in alerts]
 
 
 async def push_async(claimed: list[tuple[Alert, tuple[str, dict]]]) -> Pushes:
-    return Pushes([alert for alert, _ in claimed], await send_to_groups([message for _, message in claimed]))
+    return Pushes([alert for alert, _ in claimed], await push_alerts([message for _, message in claimed]))
 
 
 def settle(batches: list[Pushes], via: str) -> None:
     """Write down the outcome of pushes; the log line follows the record."""
-    services.settle_pushes(
-        [alert for pushes in batches for alert in pushes.alerts], [ok for pushes in batches for ok in pushes.pushed]
+    socket_pushes.settle_pushes(
+        [alert for pushes in batches for alert in pushes.alerts], [result for pushes in batches for result in pushes.results]
     )
     for pushes in batches:
-        _log(pushes.alerts, pushes.pushed, via)
+        _log(pushes.alerts, pushes.results, via)
 
 
 def deliver_due(*, limit: int = 500) -> int:
     """run_queue's sweep: push every alert whose (re)send time has come."""
-    alerts = services.claim_alerts(limit=limit)
+    alerts = socket_pushes.claim_alerts(limit=limit)
     if not alerts:
         return 0
-    settle([Pushes(alerts, send_to_groups_sync([services.alert_message(alert) for alert in alerts]))], "run_queue")
+    settle([Pushes(alerts, push_alerts_sync([alert_message(alert) for alert in alerts]))], "run_queue")
     return len(alerts)
+
+
+class WebPushWorker:
+    """run_queue's Web Push sender, on a thread and an event loop of its own.
+
+    A push service that answers slowly or not at all holds up only this
+    thread: the alerts to sockets and the kitchen work go on. Due messages
+    are claimed as room frees up, sent many at once, and each answer is
+    written down within ``SETTLE_EVERY`` of arriving.
+    """
+
+    IN_FLIGHT = 4 * webpush.CONCURRENCY
+    SETTLE_EVERY = 0.05
+
+    def __init__(self, *, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Django's database calls are sync: they run on one thread of their own.
+        self._database = ThreadPoolExecutor(1, thread_name_prefix="pickup-web-push-db")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="pickup-web-push", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = webpush.TIMEOUT_SECONDS + 5) -> None:
+        """Finish the sends under way (their answers are written down), then stop."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_once(self) -> int:
+        """Send what is due now and wait for every answer (run_queue --once, tests)."""
+        self._stopping.set()
+        return asyncio.run(self._serve())
+
+    async def _db(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._database, _with_fresh_connection, function, *args)
+
+    async def _serve(self) -> int:
+        sender = webpush.Sender()
+        in_flight: dict[asyncio.Task, web_pushes.WebPush] = {}
+        sent = 0
+        try:
+            while True:
+                try:
+                    sent += await self._step(sender, in_flight)
+                except Exception:
+                    # The database or a bug: the claims stay, the leases run
+                    # out, and the next step (or another worker) sends again.
+                    logger.exception("Web Push step failed; trying again")
+                    await asyncio.sleep(self.interval)
+                if self._stopping.is_set() and not in_flight:
+                    break
+        finally:
+            await sender.close()
+        return sent
+
+    async def _step(self, sender: webpush.Sender, in_flight: dict) -> int:
+        """Claim what is due as room allows, then write down the answers that came in."""
+        claimed = [] if self._stopping.is_set() and in_flight else await self._db(
+            web_pushes.claim_due, self.IN_FLIGHT - len(in_flight)
+        )
+        for row, message in claimed:
+            in_flight[asyncio.ensure_future(sender.send_one(message))] = row
+        if not in_flight:
+            if not self._stopping.is_set():
+                await self._sleep_until_due()
+            return 0
+        finished, _ = await asyncio.wait(in_flight, timeout=self.SETTLE_EVERY)
+        answers = [(in_flight.pop(task), task.result()) for task in finished]
+        if answers:
+            await self._db(web_pushes.settle, answers)
+        return len(claimed)
+
+    async def _sleep_until_due(self) -> None:
+        await self._db(web_pushes.finish_unneeded)  # housekeeping, while there is time
+        next_due = await self._db(web_pushes.next_due_at)
+        wait = self.interval
+        if next_due is not None:
+            wait = min(wait, max(0.0, (next_due - timezone.now()).total_seconds()))
+        waited = 0.0
+        while waited < wait and not self._stopping.is_set():
+            await asyncio.sleep(min(0.25, wait - waited))
+            waited += 0.25
+
+
+def _with_fresh_connection(function, *args):
+    close_old_connections()
+    return function(*args)

@@ -19,6 +19,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from notifications.transports import DELIVERED, REFUSED, Result
+
 logger = logging.getLogger(__name__)
 
 # More concurrent group_sends than this only queue up for pool connections.
@@ -56,6 +58,15 @@ async def send_to_groups(messages: Iterable[tuple[str, dict]]) -> list[bool]:
     return list(await asyncio.gather(*(send_one(group, message) for group, message in messages)))
 
 
+async def push_alerts(messages: list[tuple[str, dict]]) -> list[Result]:
+    """The socket transport: each alert to every open tab of its customer.
+
+    Delivered means Redis queued it for every socket; a tab acknowledges what
+    it showed, and what no tab acknowledged is pushed again (services).
+    """
+    return [DELIVERED if ok else REFUSED for ok in await send_to_groups(messages)]
+
+
 class _BackgroundLoop:
     """An event loop in a daemon thread, shared by all sync senders of a process."""
 
@@ -84,11 +95,11 @@ class _BackgroundLoop:
 background = _BackgroundLoop()
 
 
-def send_to_groups_sync(messages: list[tuple[str, dict]]) -> list[bool]:
-    """Blocking form of send_to_groups for sync callers such as run_queue."""
+def push_alerts_sync(messages: list[tuple[str, dict]]) -> list[Result]:
+    """Blocking form of push_alerts for sync callers such as run_queue."""
     if not messages:
         return []
-    return background.run(send_to_groups(messages))
+    return background.run(push_alerts(messages))
 
 
 def publish(messages: list[tuple[str, dict]]) -> None:

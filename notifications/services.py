@@ -1,41 +1,26 @@
-"""Scheduling, claiming, sending and acknowledging alerts.
+"""Alerts as the rest of Pickup sees them: the one surface ``orders`` calls.
 
-Exactly one sender pushes an alert first: the web process's timer, run_queue
-and any second run_queue all race through ``claim_alerts``, a conditional
-UPDATE that only one of them wins. A sender that dies after claiming loses
-the claim when its lease runs out. Delivery to the client is at-least-once
-(pushes are repeated until a tab acknowledges the alert id); the client shows
-each alert id once.
+Schedule an alert (``schedule_new_alerts``, ``schedule_alert``), withdraw
+it (``withdraw_alerts``), record a tab's acknowledgement
+(``acknowledge_alerts``), replay what a connecting tab missed
+(``alerts_to_replay``), and run_queue's sweep (``delivery.deliver_due``,
+``delivery.WebPushWorker``). How an alert then travels, and how exactly one
+sender sends it, is notifications' own business: docs/delivery.md.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import timers
+from notifications import timers, web_pushes
+from notifications.payloads import alert_payload
 from notifications.models import Alert
-from notifications.sender import customer_group
 
-# Pushing an unacknowledged alert again stops after this many tries; a tab
-# that connects later still gets it from the replay.
-MAX_PUSHES = 12
 # Only alerts this recent are replayed to a tab that connects.
 REPLAY_WINDOW = timedelta(hours=12)
-# A push the channel layer refused (inbox over capacity, Redis down) is tried
-# again this much later: at once would only spin against the same full inbox.
-RETRY_REFUSED = timedelta(seconds=1)
-# A web timer's claim lasts this long past the alert's due time: its push is
-# due then and written down some 50 ms later. If the web server dies holding
-# it, run_queue takes the alert over when it ends, not after a worker's lease.
-TIMER_CLAIM_MARGIN = timedelta(seconds=5)
 
 
 def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
@@ -43,6 +28,7 @@ def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
     new_alerts = Alert.objects.bulk_create(
         Alert(order=order, kind=kind, customer_id=order.customer_id, due_at=order.pickup_at) for order in orders
     )
+    web_pushes.owe(new_alerts)
     transaction.on_commit(lambda: _arm_timers(new_alerts))
     return new_alerts
 
@@ -71,6 +57,7 @@ def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "") -> A
             "claimed_until": None,
         },
     )
+    web_pushes.owe([alert], rescheduled=not _created)
     transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at))
     return alert
 
@@ -86,101 +73,6 @@ def withdraw_alerts(order, *, kinds: list[str] | None = None, unsent_only: bool 
     # This process's timers may have claimed one already, to push at its due time.
     transaction.on_commit(lambda: timers.alert_timers.disarm(alert_ids))
     return Alert.objects.filter(pk__in=alert_ids, cancelled_at=None).update(cancelled_at=timezone.now())
-
-
-def _claimable(now: datetime):
-    return Alert.objects.filter(cancelled_at=None, acknowledged_at=None).filter(
-        Q(claimed_until=None) | Q(claimed_until__lt=now)
-    )
-
-
-def claim_alerts(*, alert_ids: list[int] | None = None, limit: int = 500, ahead: timedelta = timedelta(0)) -> list[Alert]:
-    """Take ownership of alerts that are due; returns those this caller won.
-
-    With ``alert_ids`` (the web timers) only first sends are claimed, up to
-    ``ahead`` before they are due, for ``TIMER_CLAIM_MARGIN`` past that: the
-    timer pushes at the due time. Without,
-    it is run_queue's sweep: due alerts nobody sent, and sent alerts no tab has
-    acknowledged whose time for another push has come.
-    """
-    now = timezone.now()
-    if alert_ids is not None:
-        wanted = Q(sent_at=None, due_at__lte=now + ahead, pk__in=alert_ids)
-    else:
-        # The sweep leaves fresh alerts to the web timers for a moment.
-        grace = timedelta(milliseconds=settings.PICKUP_RUN_QUEUE_GRACE_MS)
-        push_again = Q(sent_at__isnull=False, resend_after__lte=now, send_count__lt=MAX_PUSHES)
-        wanted = Q(sent_at=None, due_at__lte=now - grace) | push_again
-    token = uuid.uuid4().hex
-    if alert_ids is not None:
-        lease_end = now + ahead + TIMER_CLAIM_MARGIN
-    else:
-        lease_end = now + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS)
-    if alert_ids is not None and len(alert_ids) <= limit:
-        candidates = list(alert_ids)  # a timer's batch: nothing to choose
-    else:
-        candidates = list(_claimable(now).filter(wanted).order_by("due_at").values_list("pk", flat=True)[:limit])
-    # The conditions are repeated on the UPDATE itself so that, under any
-    # isolation level, a row another sender claimed meanwhile is not taken.
-    won = (
-        _claimable(now)
-        .filter(wanted, pk__in=candidates)
-        .update(claim_token=token, claimed_until=lease_end)
-    )
-    if not won:
-        return []
-    # Read back by primary key: the token has no index of its own.
-    return list(Alert.objects.filter(pk__in=candidates, claim_token=token).select_related("order"))
-
-
-def alert_payload(alert: Alert) -> dict:
-    return {
-        "id": alert.pk,
-        "kind": alert.kind,
-        "order_id": alert.order_id,
-        "pickup_code": alert.order.pickup_code,
-        "message": alert.message(),
-        "due_at": timezone.localtime(alert.due_at).isoformat(),  # the restaurant's offset, as every time sent
-    }
-
-
-def alert_message(alert: Alert) -> tuple[str, dict]:
-    """The channel-layer message that carries an alert to the customer's tabs."""
-    return customer_group(alert.customer_id), {"type": "pickup.alert", "alert": alert_payload(alert)}
-
-
-def settle_pushes(alerts: list[Alert], pushed: list[bool]) -> None:
-    """Record the outcome of a push: sent ones wait for an ack, refused ones are tried again soon.
-
-    Only rows still held under this sender's claim are written. A sender that
-    stalled past its lease may have lost the alert to another sender, whose
-    claim and record must stand; its own push is then one more duplicate the
-    client shows once, not a second count or a freed claim.
-    """
-    now = timezone.now()
-    by_count: dict[tuple[str, int], list[int]] = defaultdict(list)
-    refused: dict[str, list[int]] = defaultdict(list)
-    for alert, ok in zip(alerts, pushed, strict=True):
-        if ok:
-            by_count[alert.claim_token, alert.send_count].append(alert.pk)
-        else:
-            refused[alert.claim_token].append(alert.pk)
-    # Each UPDATE stands alone (its claim token is its guard) and commits by
-    # itself: a sender frozen between two of them holds no row lock.
-    for (token, send_count), ids in by_count.items():
-        # Back off: 1×, 2×, 4×… the resend interval, capped at 64×; after
-        # the last push only a connecting tab's replay offers it again.
-        wait = settings.PICKUP_ALERT_RESEND_SECONDS * (2 ** min(send_count, 6))
-        last = send_count + 1 >= MAX_PUSHES
-        Alert.objects.filter(pk__in=ids, claim_token=token).update(
-            sent_at=Coalesce(F("sent_at"), now),
-            send_count=F("send_count") + 1,
-            resend_after=None if last else now + timedelta(seconds=wait),
-            claim_token="",
-            claimed_until=None,
-        )
-    for token, ids in refused.items():
-        Alert.objects.filter(pk__in=ids, claim_token=token).update(claim_token="", claimed_until=now + RETRY_REFUSED)
 
 
 def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -207,29 +99,3 @@ def alerts_to_replay(customer_id: str) -> list[dict]:
     return [alert_payload(alert) for alert in alerts]
 
 
-def alerts_due_soon(horizon: timedelta) -> list[tuple[int, datetime]]:
-    """(id, due time) of unsent alerts due before now + horizon, for in-memory timers."""
-    return list(
-        Alert.objects.filter(sent_at=None, cancelled_at=None, due_at__lte=timezone.now() + horizon).values_list(
-            "pk", "due_at"
-        )
-    )
-
-
-def next_alert_due_at() -> datetime | None:
-    """When run_queue's sweep next finds an alert it may claim, or None.
-
-    Alerts another sender holds (a push under way, a refused push waiting for
-    its retry, a dead sender's lease) are left out: waking for them before
-    their hold ends would only spin. run_queue's interval bounds that wait.
-    """
-    now = timezone.now()
-    claimable = _claimable(now)
-    first_send = claimable.filter(sent_at=None).order_by("due_at").values_list("due_at", flat=True).first()
-    push_again = (
-        claimable.filter(sent_at__isnull=False, resend_after__isnull=False, send_count__lt=MAX_PUSHES)
-        .order_by("resend_after")
-        .values_list("resend_after", flat=True)
-        .first()
-    )
-    return min((when for when in (first_send, push_again) if when is not None), default=None)

@@ -214,7 +214,7 @@ class AlertTimers:
             self._runs[step] = self.loop.create_task(body())
 
     async def _refill_forever(self) -> None:
-        from notifications.services import alerts_due_soon
+        from notifications.socket_pushes import alerts_due_soon
 
         horizon = timedelta(seconds=settings.PICKUP_TIMER_HORIZON_SECONDS)
         while True:

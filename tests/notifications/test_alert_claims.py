@@ -10,8 +10,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from notifications import services
+from notifications import services, socket_pushes
 from notifications.models import Alert
+from notifications.transports import DELIVERED, REFUSED
 from orders import services as order_services
 from tests.conftest import pickup_in
 
@@ -34,7 +35,7 @@ def claim_in_threads(count: int) -> list[list[int]]:
     def sender(index: int) -> None:
         try:
             start.wait()
-            won[index] = [alert.pk for alert in services.claim_alerts()]
+            won[index] = [alert.pk for alert in socket_pushes.claim_alerts()]
         finally:
             connections.close_all()
 
@@ -54,53 +55,53 @@ def test_of_senders_racing_for_a_due_alert_exactly_one_wins(due_alert):
 
 def test_an_alert_claimed_by_a_sender_that_died_is_taken_again_after_its_lease(due_alert, settings):
     settings.PICKUP_CLAIM_LEASE_SECONDS = 1
-    assert services.claim_alerts() == [due_alert]  # …and the sender dies here
-    assert services.claim_alerts() == []
+    assert socket_pushes.claim_alerts() == [due_alert]  # …and the sender dies here
+    assert socket_pushes.claim_alerts() == []
     Alert.objects.filter(pk=due_alert.pk).update(claimed_until=timezone.now() - timedelta(milliseconds=1))
-    assert services.claim_alerts() == [due_alert]
+    assert socket_pushes.claim_alerts() == [due_alert]
 
 
 def test_a_stalled_sender_that_lost_its_lease_does_not_overwrite_the_new_owner(due_alert):
-    stalled = services.claim_alerts()
+    stalled = socket_pushes.claim_alerts()
     Alert.objects.filter(pk=due_alert.pk).update(claimed_until=timezone.now() - timedelta(milliseconds=1))
-    current = services.claim_alerts()
+    current = socket_pushes.claim_alerts()
 
-    services.settle_pushes(stalled, [True])  # too late: the alert is no longer its own
+    socket_pushes.settle_pushes(stalled, [DELIVERED])  # too late: the alert is no longer its own
     alert = Alert.objects.get(pk=due_alert.pk)
     assert alert.sent_at is None and alert.send_count == 0
     assert alert.claim_token == current[0].claim_token  # nobody else may claim it meanwhile
 
-    services.settle_pushes(current, [True])
+    socket_pushes.settle_pushes(current, [DELIVERED])
     alert = Alert.objects.get(pk=due_alert.pk)
     assert alert.sent_at is not None and alert.send_count == 1 and alert.claim_token == ""
 
 
 def test_a_refused_push_is_tried_again_after_a_moment_not_at_once(due_alert):
-    claimed = services.claim_alerts()
-    services.settle_pushes(claimed, [False])
+    claimed = socket_pushes.claim_alerts()
+    socket_pushes.settle_pushes(claimed, [REFUSED])
 
     alert = Alert.objects.get(pk=due_alert.pk)
     assert alert.sent_at is None and alert.send_count == 0
-    assert services.claim_alerts() == []  # held back for RETRY_REFUSED
+    assert socket_pushes.claim_alerts() == []  # held back for RETRY_REFUSED
     # run_queue sleeps through the hold instead of waking for it in a loop.
-    assert services.next_alert_due_at() is None
+    assert socket_pushes.next_alert_due_at() is None
     Alert.objects.filter(pk=due_alert.pk).update(claimed_until=timezone.now() - timedelta(milliseconds=1))
-    assert services.claim_alerts() == [due_alert]
+    assert socket_pushes.claim_alerts() == [due_alert]
 
 
 def test_run_queue_wakes_for_the_next_push_again_of_an_unacknowledged_alert(due_alert):
-    services.settle_pushes(services.claim_alerts(), [True])
+    socket_pushes.settle_pushes(socket_pushes.claim_alerts(), [DELIVERED])
     alert = Alert.objects.get(pk=due_alert.pk)
-    assert services.next_alert_due_at() == alert.resend_after
+    assert socket_pushes.next_alert_due_at() == alert.resend_after
 
 
 def test_after_the_last_push_only_a_connecting_tab_is_offered_the_alert(due_alert):
     Alert.objects.filter(pk=due_alert.pk).update(
-        sent_at=timezone.now(), send_count=services.MAX_PUSHES - 1, resend_after=timezone.now()
+        sent_at=timezone.now(), send_count=socket_pushes.MAX_PUSHES - 1, resend_after=timezone.now()
     )
-    services.settle_pushes(services.claim_alerts(), [True])
+    socket_pushes.settle_pushes(socket_pushes.claim_alerts(), [DELIVERED])
 
     alert = Alert.objects.get(pk=due_alert.pk)
-    assert alert.send_count == services.MAX_PUSHES and alert.resend_after is None
-    assert services.claim_alerts() == [] and services.next_alert_due_at() is None
+    assert alert.send_count == socket_pushes.MAX_PUSHES and alert.resend_after is None
+    assert socket_pushes.claim_alerts() == [] and socket_pushes.next_alert_due_at() is None
     assert [payload["id"] for payload in services.alerts_to_replay("claims")] == [alert.pk]

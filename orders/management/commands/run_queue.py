@@ -9,6 +9,9 @@ until the next pickup time or the interval, whichever comes first; while
 Redis is down, a pass per interval, quietly. Safe to run as several copies,
 and no transaction spans a wait, so one copy's stall holds up the others only
 as long as one statement (PostgreSQL also ends a frozen copy's transaction).
+
+Beside the passes, on a thread of its own, it sends the alerts owed by Web
+Push (notifications.delivery.WebPushWorker), when VAPID keys are set.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django.db.backends.signals import connection_created
 from redis.exceptions import RedisError
 
 from notifications import delivery
-from notifications import services as alert_services
+from notifications import socket_pushes, vapid
 from orders import kitchen_queue, selectors, timeline
 from pickup.gc_tuning import tune_for_latency
 
@@ -71,6 +74,11 @@ class Command(BaseCommand):
             if connection.connection is not None:
                 limit_frozen_transactions(sender=None, connection=connection)
         self.redis_down = False
+        web_push = delivery.WebPushWorker(interval=interval) if vapid.configured() else None
+        if web_push is None:
+            logger.info("Web Push off: no VAPID keys (README, Web Push)")
+        elif not once:
+            web_push.start()
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
             try:
@@ -89,10 +97,14 @@ class Command(BaseCommand):
             finally:
                 close_old_connections()
             if once:
+                if web_push is not None:
+                    web_push.run_once()
                 break
             # Without Redis no alert can be pushed and no order claimed: a
             # pass per interval finds out when it is back, without spinning.
             self.sleep_until(time.time() + interval if self.redis_down else self.next_wake(interval))
+        if web_push is not None and not once:
+            web_push.stop()  # the sends under way are answered and written down first
         logger.info("run_queue stopped")
 
     def on_redis_down(self, error: RedisError, interval: float) -> None:
@@ -203,7 +215,7 @@ class Command(BaseCommand):
     def next_wake(self, interval: float) -> float:
         """Wake at the next pickup time or alert sweep if one comes before the interval ends."""
         wake = time.time() + interval
-        next_alert = alert_services.next_alert_due_at()
+        next_alert = socket_pushes.next_alert_due_at()
         if next_alert is not None:
             wake = min(wake, next_alert.timestamp() + settings.PICKUP_RUN_QUEUE_GRACE_MS / 1000)
         try:
