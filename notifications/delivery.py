@@ -147,11 +147,15 @@ class WebPushWorker:
         return len(claimed)
 
     async def _sleep_until_due(self) -> None:
-        await self._db(web_pushes.finish_unneeded)  # housekeeping, while there is time
         next_due = await self._db(web_pushes.next_due_at)
         wait = self.interval
         if next_due is not None:
             wait = min(wait, max(0.0, (next_due - timezone.now()).total_seconds()))
+            if wait == 0:
+                # Due but not claimable: acknowledged or withdrawn meanwhile. Close
+                # them, or this would spin (no write at all while nothing is due).
+                await self._db(web_pushes.finish_unneeded)
+                wait = self.SETTLE_EVERY
         waited = 0.0
         while waited < wait and not self._stopping.is_set():
             await asyncio.sleep(min(0.25, wait - waited))

@@ -28,3 +28,9 @@ globals().update(_overrides)
 # wait); on a shared PostgreSQL server, a database of this run's own.
 if os.environ.get("PICKUP_TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["PICKUP_TEST_DATABASE_NAME"]}
+
+# A VAPID key pair for tests only (as `manage.py vapid_keys` prints one): the
+# push-service stand-in (tests/push_service.py) checks every signature with it.
+VAPID_PRIVATE_KEY = "pPXnJEHJJrChrGxHE9Be9-tLAPSv7mvag3Z1njSo8zs"
+VAPID_PUBLIC_KEY = "BMbUvXTWQKwqXTZRtkLIpPhJ9D2OYlG3ayu9Lr6dwcqVOeDtvkjSzbRPrkmkrQzi-clYqWE7Vzjlcnf_N_F1iQU"
+VAPID_SUBJECT = "mailto:kitchen@pickup.test"
