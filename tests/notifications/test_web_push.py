@@ -23,12 +23,6 @@ from tests.push_service import HANG, PushService
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def push_service():
-    with PushService() as service:
-        yield service
-
-
 def subscribe(service: PushService, customer_id: str) -> tuple[object, PushSubscription]:
     browser = service.new_subscription()
     info = browser.info()

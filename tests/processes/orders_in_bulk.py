@@ -31,7 +31,8 @@ from datetime import timedelta
 from django.contrib.sessions.backends.db import SessionStore
 from django.db.models import F
 from django.utils import timezone
-from notifications.models import Alert
+from notifications.models import Alert, WebPush
+from notifications.web_pushes import WAIT_FOR_PAGE
 from orders import kitchen_queue, services
 from orders.customers import SESSION_KEY
 from orders.models import MenuItem, Order
@@ -52,12 +53,13 @@ print(",".join(map(str, ids)))
 
 
 # What move_pickup_time does, in the shell's Django: orders, their pickup
-# alerts and the kitchen queue's scores move together.
+# alerts (and Web Pushes) and the kitchen queue's scores move together.
 _MOVE_IN_SHELL = """
 def _move(ids, pickup_at):
     shift = pickup_at - placed_at
     Order.objects.filter(pk__in=ids).update(pickup_at=pickup_at, preparation_at=F("preparation_at") + shift)
     Alert.objects.filter(order_id__in=ids, kind=Alert.Kind.PICKUP).update(due_at=pickup_at)
+    WebPush.objects.filter(alert__order_id__in=ids).update(send_after=pickup_at + WAIT_FOR_PAGE)
     kitchen_queue.add_many([(order_id, pickup_at) for order_id in ids])
 """
 
