@@ -20,6 +20,11 @@ def customer_id_for_request(request) -> str:
     return customer_id
 
 
+def existing_customer_id(request) -> str | None:
+    """The customer id of this browser if a page made one; None, never a new one."""
+    return request.session.get(SESSION_KEY) or None
+
+
 def customer_id_from_scope(scope) -> str | None:
     session = scope.get("session")
     if session is None:

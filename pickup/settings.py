@@ -245,6 +245,15 @@ PICKUP_MESSAGES_PER_SECOND_PER_SOCKET = env_int("PICKUP_MESSAGES_PER_SECOND_PER_
 PICKUP_SOCKETS_PER_SESSION = env_int("PICKUP_SOCKETS_PER_SESSION", 20, minimum=0)
 PICKUP_SOCKETS_PER_ADDRESS = env_int("PICKUP_SOCKETS_PER_ADDRESS", 200, minimum=0)
 
+# Web Push (notifications/vapid.py reads these; nothing else does). The
+# private key is the raw P-256 scalar and the public key the uncompressed
+# point, both base64url: what `manage.py vapid_keys` prints. The subject is a
+# mailto: or https: address push services may use to reach the operator.
+# Empty keys turn Web Push off; `check --deploy` warns about that.
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", "")
+VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY", "")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "")
+
 # Internal timings of the delivery engine. They are not operator knobs: the
 # promises in docs/delivery.md are stated for these values. Tests change them
 # through Django's settings (tests/settings.py), never the environment.

@@ -12,5 +12,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/setlang/", set_language, name="set_language"),
     path("healthz", health, name="health"),
+    path("", include("notifications.urls")),
     path("", include("orders.urls")),
 ]

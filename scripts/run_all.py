@@ -23,10 +23,34 @@ sys.path.insert(0, str(ROOT))
 from pickup.redis_server import ensure_redis  # noqa: E402
 
 PYTHON = sys.executable
+# Development Web Push keys, made on the first start and reused (var/ is not committed).
+DEVELOPMENT_VAPID_FILE = ROOT / "var" / "vapid-development.env"
+VAPID_NAMES = ("VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY")
 
 
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def use_development_vapid_keys() -> None:
+    """Give daphne and run_queue Web Push keys unless the environment or .env has some.
+
+    The pair is made once and kept in var/: a new pair on every start would
+    end the browsers' subscriptions made with the last one.
+    """
+    from dotenv import dotenv_values
+
+    configured = {**dotenv_values(ROOT / ".env"), **os.environ}
+    if all(configured.get(name) for name in VAPID_NAMES):
+        return
+    if not DEVELOPMENT_VAPID_FILE.exists():
+        made = subprocess.run([PYTHON, "manage.py", "vapid_keys"], cwd=ROOT, check=True, capture_output=True, text=True)
+        DEVELOPMENT_VAPID_FILE.parent.mkdir(exist_ok=True)
+        DEVELOPMENT_VAPID_FILE.write_text(made.stdout)
+        print(f"Web Push: development keys made in {DEVELOPMENT_VAPID_FILE.relative_to(ROOT)}")
+    for name, value in dotenv_values(DEVELOPMENT_VAPID_FILE).items():
+        if name in VAPID_NAMES and value:
+            os.environ[name] = value
 
 
 def cannot_listen(host: str, port: int) -> str | None:
@@ -87,6 +111,7 @@ def main() -> int:
     manage("migrate", "--noinput", "-v", "0")
     manage("compilemessages", "-v", "0", "--ignore", ".venv")
     manage("setup_demo")
+    use_development_vapid_keys()
 
     children = [
         subprocess.Popen(

@@ -34,3 +34,5 @@ if os.environ.get("PICKUP_TEST_DATABASE_NAME"):
 VAPID_PRIVATE_KEY = "pPXnJEHJJrChrGxHE9Be9-tLAPSv7mvag3Z1njSo8zs"
 VAPID_PUBLIC_KEY = "BMbUvXTWQKwqXTZRtkLIpPhJ9D2OYlG3ayu9Lr6dwcqVOeDtvkjSzbRPrkmkrQzi-clYqWE7Vzjlcnf_N_F1iQU"
 VAPID_SUBJECT = "mailto:kitchen@pickup.test"
+# The push-service stand-in answers on loopback over plain HTTP.
+PICKUP_PUSH_ALLOW_LOOPBACK = True

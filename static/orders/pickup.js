@@ -91,6 +91,7 @@
     },
     "order.accepted": function (message) {
       showOrder(message.order);
+      document.dispatchEvent(new CustomEvent("pickup:order-placed", { detail: { order: message.order } }));
       document.getElementById("order-message").textContent = message.message;
       form.querySelectorAll(".quantity").forEach(function (input) { input.value = 0; });
       updateTotal();
@@ -146,29 +147,17 @@
     // browsers may refuse it (each step is guarded so none stops the others).
     attempt(function () { if (navigator.vibrate) { navigator.vibrate([200, 100, 200]); } });
     attempt(beep);
-    attempt(function () { notify(alert); });
+    // The system notification, and telling the service worker, are push.js's.
+    attempt(function () { document.dispatchEvent(new CustomEvent("pickup:alert-shown", { detail: { alert: alert } })); });
   }
+  // An alert the service worker received by Web Push while this page is on screen.
+  document.addEventListener("pickup:push-alert", function (event) { showAlert(event.detail.alert, false); });
 
   function attempt(step) {
     try { step(); } catch (error) { /* the banner is shown already; this extra did not work here */ }
   }
 
   function beep() { window.pickupTone(880, 0.25); }
-
-  /* A system notification where allowed. Android Chrome refuses the page's
-     constructor ("Illegal constructor"): only a service worker may show one. */
-  function notify(alert) {
-    if (!window.Notification || Notification.permission !== "granted") { return; }
-    var options = { body: alert.message, tag: "pickup-alert-" + alert.id };
-    try {
-      new Notification(text.notificationTitle, options);
-    } catch (refused) {
-      if (!navigator.serviceWorker) { return; }
-      navigator.serviceWorker.getRegistration().then(function (registration) {
-        if (registration) { return registration.showNotification(text.notificationTitle, options); }
-      }).catch(function () { /* no notification, the banner stays */ });
-    }
-  }
 
   // Once an order is past "ready", its "come and collect it" alerts are no longer true.
   var PAST_READY = ["picked_up", "not_collected", "cancelled"];
@@ -275,7 +264,6 @@
         document.getElementById("form-error").textContent = text.chooseItems;
         return;
       }
-      if (window.Notification && Notification.permission === "default") { Notification.requestPermission(); }
       requestCounter += 1;
       var sent = send({
         type: "order.place",
