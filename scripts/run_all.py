@@ -32,7 +32,7 @@ def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
 
 
-def use_development_vapid_keys() -> None:
+def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path = DEVELOPMENT_VAPID_FILE) -> None:
     """Give daphne and run_queue Web Push keys unless the environment or .env has some.
 
     The pair is made once and kept in var/: a new pair on every start would
@@ -40,15 +40,16 @@ def use_development_vapid_keys() -> None:
     """
     from dotenv import dotenv_values
 
-    configured = {**dotenv_values(ROOT / ".env"), **os.environ}
+    configured = {**dotenv_values(env_file), **os.environ}
     if all(configured.get(name) for name in VAPID_NAMES):
         return
-    if not DEVELOPMENT_VAPID_FILE.exists():
+    if not keys_file.exists():
         made = subprocess.run([PYTHON, "manage.py", "vapid_keys"], cwd=ROOT, check=True, capture_output=True, text=True)
-        DEVELOPMENT_VAPID_FILE.parent.mkdir(exist_ok=True)
-        DEVELOPMENT_VAPID_FILE.write_text(made.stdout)
-        print(f"Web Push: development keys made in {DEVELOPMENT_VAPID_FILE.relative_to(ROOT)}")
-    for name, value in dotenv_values(DEVELOPMENT_VAPID_FILE).items():
+        keys_file.parent.mkdir(exist_ok=True)
+        keys_file.touch(mode=0o600)
+        keys_file.write_text(made.stdout)
+        print(f"Web Push: development keys made in {keys_file}")
+    for name, value in dotenv_values(keys_file).items():
         if name in VAPID_NAMES and value:
             os.environ[name] = value
 

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 
+from notifications.vapid import new_key_pair
 from orders import services
 from orders.customers import SESSION_KEY
 from tests.conftest import customer_communicator, customer_session, pickup_in
@@ -138,12 +139,20 @@ def test_setlang_form_requires_csrf(menu):
     assert strict.post("/i18n/setlang/", {"language": "zh-hans"}).status_code == 403
 
 
+# Production has its own Web Push keys (manage.py vapid_keys).
+PRODUCTION_VAPID_KEYS = new_key_pair()
+
+
 def deploy_check(**env: str) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": "x7!q2-production-like-secret-key-with-enough-length-and-variety-9f3k",
         "ALLOWED_HOSTS": "pickup.example.com",
+        "DJANGO_SETTINGS_MODULE": "pickup.settings",  # production's, not the test suite's
+        "VAPID_PRIVATE_KEY": PRODUCTION_VAPID_KEYS.private_key,
+        "VAPID_PUBLIC_KEY": PRODUCTION_VAPID_KEYS.public_key,
+        "VAPID_SUBJECT": "mailto:kitchen@pickup.example.com",
         **env,
     }
     command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
