@@ -1,6 +1,7 @@
 """Alerts and Web Push records are read-only for staff: what was owed, sent and acknowledged, and to which browsers."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Alert, PushSubscription
 from pickup.admin import ReadOnlyAdmin
@@ -22,7 +23,7 @@ class PushSubscriptionAdmin(ReadOnlyAdmin):
     search_fields = ["customer_id"]
     fields = ["customer_id", "user_agent", "endpoint", "created_at"]
 
-    @admin.display(description="push service")
+    @admin.display(description=_("push service"))
     def push_service(self, subscription: PushSubscription) -> str:
         from urllib.parse import urlsplit
 
