@@ -135,14 +135,18 @@ def push_payload(site, code: str) -> dict:
 
 
 def turn_on_alerts(page, site, locale: str) -> tuple[str, str]:
-    """Order breakfast on a fresh page, then turn alerts on; returns (pickup code, the stored endpoint)."""
+    """Order breakfast on a fresh page, then turn alerts on; returns (pickup code, the stored endpoint).
+
+    The customer allows notifications when the browser asks (granted up front: headless Chromium shows no prompt).
+    """
+    page.context.grant_permissions(["notifications"], origin=site.base_url)
     page.goto(site.base_url + "/")
     expect(page.locator("#push-panel")).to_be_hidden()  # nothing to offer before an order
     code = order_breakfast(page, site.base_url)
     panel = page.locator("#push-panel")
-    expect(panel).to_contain_text(OFFER[locale])
+    expect(panel).to_contain_text(OFFER[locale], use_inner_text=True)
     panel.get_by_role("button", name=TURN_ON[locale]).click()
-    expect(panel).to_contain_text(ON[locale])
+    expect(panel).to_contain_text(ON[locale], use_inner_text=True)
     asked = json.loads(page.evaluate("localStorage.getItem('test.pushSubscription')"))
     assert asked["userVisibleOnly"] is True
     assert asked["applicationServerKey"] == TEST_VAPID_KEYS[1]  # the server's public key, from the page
@@ -217,12 +221,12 @@ def test_alerts_turned_off_end_the_subscription_and_stay_off(phone, desktop, sit
     code, endpoint = turn_on_alerts(page, site, "en-US")
     panel = page.locator("#push-panel")
     panel.get_by_role("button", name="Turn off alerts").click()
-    expect(panel).to_contain_text("Alerts on a locked phone are off.")
+    expect(panel).to_contain_text("Alerts on a locked phone are off.", use_inner_text=True)
     assert site.query("SELECT COUNT(*) FROM notifications_pushsubscription WHERE endpoint = ?", [endpoint]) == [(0,)]
 
     page.reload()
     expect(panel.get_by_role("button", name="Turn on alerts")).to_be_visible()
-    expect(panel).not_to_contain_text(OFFER["en-US"])  # the choice is remembered: no second pitch
+    expect(panel).not_to_contain_text(OFFER["en-US"], use_inner_text=True)  # the choice is remembered: no second pitch
     height = panel.get_by_role("button", name="Turn on alerts").bounding_box()["height"]
     assert height >= 44
 
@@ -242,7 +246,7 @@ def test_a_refusal_is_explained_once_and_never_asked_again(browser, site):
     panel = page.locator("#push-panel")
     page.evaluate("localStorage.setItem('test.permission', 'denied')")
     panel.get_by_role("button", name="Turn on alerts").click()
-    expect(panel).to_contain_text(re.compile("blocked for this site.*allow notifications for this site"))
+    expect(panel).to_contain_text(re.compile("blocked for this site.*allow notifications for this site"), use_inner_text=True)
     page.reload()
     expect(panel).to_be_hidden()
     customer.close()
