@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Debian packages the README's commands need besides Python: GNU gettext
 # (msgfmt compiles the translations, for `make run` and `make test`) and, for
-# the browser tests, Chromium (Playwright cannot fetch its own here).
+# the browser tests, Chromium (Playwright cannot fetch its own here) and
+# dbus-daemon (the Web Push test sees and taps Chromium's notifications
+# through a desktop notification server on a private D-Bus).
 # Installed with apt-get when running as root; otherwise the one command to
-# run is printed. Usage: scripts/prerequisites.sh msgfmt [chromium]
+# run is printed. Usage: scripts/prerequisites.sh msgfmt [chromium] [dbus]
 set -euo pipefail
 
 missing=()
@@ -11,6 +13,7 @@ for need in "$@"; do
   case "$need" in
     msgfmt) command -v msgfmt > /dev/null || missing+=(gettext) ;;
     chromium) [ -x /usr/bin/chromium ] || [ -n "${PICKUP_CHROMIUM:-}" ] || missing+=(chromium) ;;
+    dbus) command -v dbus-daemon > /dev/null || missing+=(dbus-daemon) ;;
     *) echo "prerequisites.sh: unknown need '$need'" >&2; exit 2 ;;
   esac
 done

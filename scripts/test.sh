@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/prerequisites.sh msgfmt || exit 1
 # Without Chromium the other passes still run; the browser pass then fails.
-bash scripts/prerequisites.sh chromium || echo "The browser tests will fail without Chromium." >&2
+bash scripts/prerequisites.sh chromium dbus || echo "The browser tests will fail without Chromium and dbus-daemon." >&2
 # Translations are compiled here, never committed.
 DEBUG=true .venv/bin/python manage.py compilemessages --ignore .venv -v 0 || exit 1
 

@@ -255,3 +255,13 @@ def test_the_page_offers_alerts_with_the_servers_public_key(client, menu, settin
     assert "/static/notifications/push.js" in page
     settings.VAPID_PUBLIC_KEY = ""
     assert 'id="push-panel"' not in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_see_subscriptions_in_the_admin_but_cannot_change_them(admin_client, menu):
+    client, customer_id = customer(menu)
+    post(client, browser_subscription())
+    listing = admin_client.get("/admin/notifications/pushsubscription/")
+    assert listing.status_code == 200
+    assert customer_id in listing.content.decode() and "push.example.net" in listing.content.decode()
+    assert admin_client.get("/admin/notifications/pushsubscription/add/").status_code == 403
