@@ -216,6 +216,33 @@ def test_a_push_while_the_page_is_on_screen_shows_there_and_never_again_as_a_not
 
 
 @pytest.mark.parametrize("pickup_soon", [60])
+def test_opening_the_page_that_shows_the_alert_takes_its_notification_away(phone, desktop, site):
+    page = phone.new_page()
+    worker = Worker(page, site.base_url)
+    code, _endpoint = turn_on_alerts(page, site, "en-US")
+    payload = push_payload(site, code)
+    page.goto("about:blank")
+    worker.push(page, payload)
+    desktop.wait_for(payload["alert"]["message"])
+
+    # The alert comes due, and the customer opens the order without tapping the notification.
+    site.shell(
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from notifications.models import Alert\n"
+        f"Alert.objects.filter(pk={payload['alert']['id']}).update(due_at=timezone.now() - timedelta(seconds=1))\n"
+    )
+    page.goto(site.base_url + payload["url"])
+    expect(page.locator(f'#alerts .alert[data-alert-id="{payload["alert"]["id"]}"]')).to_be_visible(timeout=15_000)
+    for _ in range(100):  # the page closes it once it has shown the alert
+        if not desktop.shown():
+            break
+        page.wait_for_timeout(100)
+    assert desktop.shown() == []
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => r.getNotifications()).then(all => all.length)") == 0
+
+
+@pytest.mark.parametrize("pickup_soon", [60])
 def test_alerts_turned_off_end_the_subscription_and_stay_off(phone, desktop, site):
     page = phone.new_page()
     code, endpoint = turn_on_alerts(page, site, "en-US")
