@@ -234,7 +234,7 @@ def test_opening_the_page_that_shows_the_alert_takes_its_notification_away(phone
     )
     page.goto(site.base_url + payload["url"])
     expect(page.locator(f'#alerts .alert[data-alert-id="{payload["alert"]["id"]}"]')).to_be_visible(timeout=15_000)
-    for _ in range(100):  # the page closes it once it has shown the alert
+    for _ in range(300):  # the page closes it once it has shown the alert
         if not desktop.shown():
             break
         page.wait_for_timeout(100)
