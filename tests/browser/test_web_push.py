@@ -5,7 +5,7 @@ What is real and what stands in:
 - The service worker, its registration, Chromium's notifications and the tap are real. A push
   reaches the worker through the DevTools protocol (``ServiceWorker.deliverPushMessage``), the
   path Chromium's push service would take after decrypting; the payload is the one the server
-  makes for the alert (``notifications.push_payload``).
+  makes for the alert and the subscription (``notifications.web_pushes.message``).
 - Notifications are seen, and tapped, through a desktop notification server on a private D-Bus
   (tests/browser/desktop_notifications.py): headless Chromium shows them through it, and a tap
   reaches the worker as a trusted ``notificationclick``.
@@ -24,9 +24,9 @@ import re
 import tempfile
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
-from pickup.testing import TEST_VAPID_KEYS
 from tests.browser.conftest import CHROMIUM, PHONE, order_breakfast
 from tests.browser.desktop_notifications import DesktopNotifications
 
@@ -123,13 +123,15 @@ class Worker:
 
 
 def push_payload(site, code: str) -> dict:
-    """What the server sends by Web Push for the order's pickup alert."""
+    """What run_queue sends by Web Push for the order's pickup alert to the customer's subscription."""
     printed = site.shell(
         "import json\n"
-        "from notifications.models import Alert\n"
-        "from notifications.push_payload import web_push_payload\n"
+        "from django.utils import timezone\n"
+        "from notifications.models import Alert, PushSubscription\n"
+        "from notifications.web_pushes import message\n"
         f"alert = Alert.objects.select_related('order').get(order__pickup_code='{code}', kind='pickup')\n"
-        "print(json.dumps(web_push_payload(alert)))\n"
+        "subscription = PushSubscription.objects.get(customer_id=alert.customer_id)\n"
+        "print(json.dumps(message(alert, subscription, timezone.now()).payload))\n"
     )
     return json.loads(printed.strip().splitlines()[-1])
 
@@ -149,7 +151,7 @@ def turn_on_alerts(page, site, locale: str) -> tuple[str, str]:
     expect(panel).to_contain_text(ON[locale], use_inner_text=True)
     asked = json.loads(page.evaluate("localStorage.getItem('test.pushSubscription')"))
     assert asked["userVisibleOnly"] is True
-    assert asked["applicationServerKey"] == TEST_VAPID_KEYS[1]  # the server's public key, from the page
+    assert asked["applicationServerKey"] == settings.VAPID_PUBLIC_KEY  # the server's public key, from the page
     rows = site.query(
         "SELECT s.endpoint, s.user_agent FROM notifications_pushsubscription s "
         "JOIN orders_order o ON o.customer_id = s.customer_id WHERE o.pickup_code = ?", [code],

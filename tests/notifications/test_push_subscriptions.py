@@ -15,6 +15,7 @@ from django.utils import timezone
 from notifications.models import Alert, PushSubscription, WebPush
 from notifications.subscriptions import SUBSCRIPTIONS_PER_CUSTOMER, owe_pending_alerts
 from notifications.vapid import b64url_encode
+from notifications.web_pushes import WAIT_FOR_PAGE
 from orders import services as order_services
 from orders.customers import SESSION_KEY
 from tests.conftest import pickup_in
@@ -231,7 +232,7 @@ def test_a_new_subscription_is_owed_the_alerts_still_pending(menu):
 
     assert post(client, browser_subscription())[0] == 201
     owed = {push.alert_id: push.send_after for push in WebPush.objects.all()}
-    assert owed == {due_later.pk: due_later.due_at, missed.pk: missed.due_at}
+    assert owed == {due_later.pk: due_later.due_at + WAIT_FOR_PAGE, missed.pk: missed.due_at + WAIT_FOR_PAGE}
 
     subscription = PushSubscription.objects.get()
     assert owe_pending_alerts(subscription) == 2  # again: nothing doubles
