@@ -12,7 +12,6 @@ from channels.db import database_sync_to_async
 from django.utils.translation import gettext_lazy as _
 
 from notifications import services
-from orders.parsing import parse_alert_id
 from pickup.batching import Batcher
 from pickup.errors import PickupError
 
@@ -27,12 +26,12 @@ def _acknowledge_many(pairs: list[tuple[str, int]]) -> list[bool]:
 _batcher = Batcher(database_sync_to_async(_acknowledge_many), window=WINDOW, max_batch=1000)
 
 
-async def acknowledge(*, customer_id: str, alert_id: object) -> None:
+async def acknowledge(*, customer_id: str, alert_id: int) -> None:
     """Mark the customer's alert acknowledged; PickupError if it is not theirs.
 
-    The id is checked before it joins a batch: one id the database cannot
-    take would fail the whole batch, everybody's acknowledgements with it.
+    ``alert_id`` must come range-checked (``orders.parsing.parse_alert_id``):
+    one id the database cannot take would fail the whole batch, everybody's
+    acknowledgements with it.
     """
-    alert_id = parse_alert_id(alert_id)
     if not await _batcher.submit((customer_id, alert_id)):
         raise PickupError("alert_not_found", _("There is no such alert for you."), field="alert_id")

@@ -1,5 +1,8 @@
-"""Turning a client's WebSocket message into typed values.
+"""Turning a client's WebSocket message into typed values: the one parser.
 
+A frame becomes a JSON object (``parse_message``), and the object one typed
+request per message type of docs/protocol.md (``parse_request``); the
+consumers hand those values to the services, which never see raw JSON.
 Only the shape is checked here (types, presence, ranges and sizes a client
 could abuse), so that no value reaches the database or the date library
 that could make them fail; what is allowed for the restaurant is decided in
@@ -9,6 +12,8 @@ that could make them fail; what is allowed for the restaurant is decided in
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -35,14 +40,38 @@ class BadMessage(PickupError):
 
 
 @dataclass(frozen=True)
-class OrderRequest:
+class PlaceOrder:
     lines: list[tuple[int, int]]  # (menu item id, quantity)
     pickup_at: datetime
 
 
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: int
+
+
+@dataclass(frozen=True)
+class RescheduleOrder:
+    order_id: int
+    pickup_at: datetime
+
+
+@dataclass(frozen=True)
+class AcknowledgeAlert:
+    alert_id: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Request = PlaceOrder | CancelOrder | RescheduleOrder | AcknowledgeAlert | Ping
+
+
 def parse_message(text_data: str | None, limit: int) -> dict:
     """A text frame of at most ``limit`` bytes holding a JSON object, with an optional short request_id."""
-    if text_data is None:
+    if not text_data:  # a binary frame, or empty text
         raise BadMessage("invalid_json", _("Send text frames containing JSON."))
     if len(text_data) > limit or len(text_data.encode()) > limit:
         raise BadMessage("message_too_large", _("Messages are limited to %(limit)d bytes.") % {"limit": limit})
@@ -56,6 +85,26 @@ def parse_message(text_data: str | None, limit: int) -> dict:
     if request_id is not None and not (isinstance(request_id, str) and len(request_id) <= 64):
         raise BadMessage("invalid_message", _("request_id must be a string of at most 64 characters."))
     return content
+
+
+# Where an oversized message names its request_id, near its start as clients write it.
+_REQUEST_ID = re.compile(r'"request_id"\s*:\s*"([^"\\]{0,64})"')
+_REQUEST_ID_SEARCHED = 1024
+
+
+def request_id_of_oversized(text_data: str) -> str | None:
+    """The request_id of a message too large to parse, if its first kilobyte holds one at the top level.
+
+    The message is not parsed (that is what the limit prevents); a request_id
+    that comes later, is escaped or sits inside a nested object is not found
+    and the error goes out with ``request_id: null``.
+    """
+    head = text_data[:_REQUEST_ID_SEARCHED]
+    match = _REQUEST_ID.search(head)
+    if match is None:
+        return None
+    before = head[: match.start()]
+    return match.group(1) if before.count("{") - before.count("}") == 1 else None
 
 
 def _integer(value: object, code: str, message, field: str, *, minimum: int = -MAX_ID, maximum: int = MAX_ID) -> int:
@@ -89,7 +138,7 @@ def parse_pickup_time(value: object) -> datetime:
     return parsed
 
 
-def parse_order_request(content: dict) -> OrderRequest:
+def parse_place_order(content: dict) -> PlaceOrder:
     items = content.get("items")
     if not isinstance(items, list) or not items:
         raise BadMessage("no_items", _("Choose at least one item."), field="items")
@@ -108,4 +157,36 @@ def parse_order_request(content: dict) -> OrderRequest:
             minimum=-(2**31), maximum=2**31,
         )
         lines.append((menu_item, quantity))
-    return OrderRequest(lines=lines, pickup_at=parse_pickup_time(content.get("pickup_at")))
+    return PlaceOrder(lines=lines, pickup_at=parse_pickup_time(content.get("pickup_at")))
+
+
+def parse_cancel_order(content: dict) -> CancelOrder:
+    return CancelOrder(order_id=parse_order_id(content.get("order_id")))
+
+
+def parse_reschedule_order(content: dict) -> RescheduleOrder:
+    return RescheduleOrder(
+        order_id=parse_order_id(content.get("order_id")), pickup_at=parse_pickup_time(content.get("pickup_at"))
+    )
+
+
+def parse_acknowledge_alert(content: dict) -> AcknowledgeAlert:
+    return AcknowledgeAlert(alert_id=parse_alert_id(content.get("alert_id")))
+
+
+# Every message a client may send (docs/protocol.md, "Client → server"), and its parser.
+REQUESTS: dict[str, Callable[[dict], Request]] = {
+    "order.place": parse_place_order,
+    "order.cancel": parse_cancel_order,
+    "order.reschedule": parse_reschedule_order,
+    "alert.ack": parse_acknowledge_alert,
+    "ping": lambda content: Ping(),
+}
+
+
+def parse_request(content: dict, accepted: Collection[str]) -> Request:
+    """The typed request a message holds, if its ``type`` is one of ``accepted`` (a socket's handlers)."""
+    kind = content.get("type")
+    if not isinstance(kind, str) or kind not in accepted or kind not in REQUESTS:
+        raise BadMessage("unknown_type", _("Unknown message type."), field="type")
+    return REQUESTS[kind](content)

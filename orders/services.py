@@ -265,9 +265,7 @@ def follow_customer_language(customer_id: str, language: str) -> int:
     )
 
 
-def _changeable_order(customer_id: str, order_id: object) -> Order:
-    if isinstance(order_id, bool) or not isinstance(order_id, int):
-        raise PickupError("order_not_found", _("There is no such order for you."), field="order_id")
+def _changeable_order(customer_id: str, order_id: int) -> Order:
     order = Order.objects.filter(pk=order_id, customer_id=customer_id).first()
     if order is None:
         raise PickupError("order_not_found", _("There is no such order for you."), field="order_id")
@@ -280,14 +278,14 @@ def _changeable_order(customer_id: str, order_id: object) -> Order:
     return order
 
 
-def cancel_order(*, customer_id: str, order_id: object, reply_channel: str = "") -> Order:
+def cancel_order(*, customer_id: str, order_id: int, reply_channel: str = "") -> Order:
     """The customer cancels before preparation starts; their place in the slot is freed."""
     with transaction.atomic():
         order = _changeable_order(customer_id, order_id)
         return change_status(order, Order.Status.CANCELLED, notify=False, reply_channel=reply_channel)
 
 
-def reschedule_order(*, customer_id: str, order_id: object, pickup_at: datetime, reply_channel: str = "") -> Order:
+def reschedule_order(*, customer_id: str, order_id: int, pickup_at: datetime, reply_channel: str = "") -> Order:
     """Move an order to another pickup time before preparation starts.
 
     The new place is taken before the old one is given back, so a full slot

@@ -95,6 +95,8 @@ BAD_FRAMES = {
     "json but not an object": ("[1, 2, 3]", "invalid_message"),
     "no type": (json.dumps({"items": []}), "unknown_type"),
     "unknown type": (json.dumps({"type": "order.steal"}), "unknown_type"),
+    "type not a string": (json.dumps({"type": ["ping"]}), "unknown_type"),
+    "a channel-layer event's type": (json.dumps({"type": "pickup.alert", "alert": {}}), "unknown_type"),
     "request id not a string": (json.dumps({"type": "ping", "request_id": {"x": 1}}), "invalid_message"),
     "ack without id": (json.dumps({"type": "alert.ack"}), "invalid_alert_id"),
     "ack of unknown alert": (json.dumps({"type": "alert.ack", "alert_id": 424242}), "alert_not_found"),
@@ -196,7 +198,7 @@ async def test_a_flood_of_bad_acknowledgements_never_fails_another_customers(men
 
 
 async def test_repeated_bad_messages_are_logged_once_per_socket(menu, caplog):
-    caplog.set_level(logging.INFO, logger="orders.consumers")
+    caplog.set_level(logging.INFO, logger="orders.sockets")
     first_key, _ = await customer_session()
     second_key, _ = await customer_session()
     async with connected(first_key) as first, connected(second_key) as second:
@@ -206,6 +208,6 @@ async def test_repeated_bad_messages_are_logged_once_per_socket(menu, caplog):
         await second.send_to(text_data="{oops")
         assert (await second.receive_json_from(timeout=5))["code"] == "invalid_json"
         await assert_socket_still_usable(first)
-    logged = [record for record in caplog.records if record.name == "orders.consumers"]
+    logged = [record for record in caplog.records if record.name == "orders.sockets"]
     assert len(logged) == 2  # one per socket, not one per message
     assert all(record.exc_info is None for record in logged)

@@ -1,0 +1,105 @@
+"""What the customer and kitchen sockets share: one handler per client message type.
+
+A frame takes Channels' own JSON path (``receive`` → ``decode_json`` →
+``receive_json``); ``orders.parsing`` reads it and turns the message into a
+typed request, and the handler named for its type in ``handlers`` gets that
+request. Anything a handler raises is answered as an ``error`` with the
+message's ``request_id``, and the socket stays open (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from orders.parsing import BadMessage, Ping, parse_message, parse_request, request_id_of_oversized
+from pickup.errors import PickupError
+
+logger = logging.getLogger(__name__)
+
+# One socket's bad messages or failures are logged at most this often.
+LOG_INTERVAL_SECONDS = 60
+
+# A handler is called as handler(consumer, typed request, request_id).
+Handler = Callable[..., Awaitable[None]]
+
+
+class JsonSocket(AsyncJsonWebsocketConsumer):
+    """A JSON socket whose client messages each go to the one handler for their type."""
+
+    # Message type (docs/protocol.md) → handler; a type not listed is ``unknown_type``.
+    handlers: ClassVar[dict[str, Handler]] = {}
+    # The language of replies; set in ``connect``.
+    language: str = settings.LANGUAGE_CODE
+
+    async def dispatch(self, message):
+        """Channels' own ``dispatch`` without its ``close_old_connections`` before every message.
+
+        That runs through ``sync_to_async``: a hop onto the one database
+        thread per pushed alert and per received frame, queued behind the
+        claims and acknowledgements (BENCHMARKS.md, item 9). Our handlers
+        reach the database only through ``database_sync_to_async``, which
+        closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Channels' JSON path, in the socket's language; a frame that cannot be read is answered here."""
+        with translation.override(self.language):
+            try:
+                if not text_data:  # binary or empty: Channels' JSON path raises on those, the parser explains
+                    parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
+                await super().receive(text_data=text_data, **kwargs)
+            except BadMessage as unread:  # from decode_json; receive_json answers its own errors
+                request_id = request_id_of_oversized(text_data) if unread.code == "message_too_large" else None
+                await self.send_error(request_id, unread)
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> dict:
+        return parse_message(text_data, settings.PICKUP_MAX_MESSAGE_BYTES)
+
+    async def receive_json(self, content: dict, **kwargs):
+        request_id = content.get("request_id")
+        try:
+            request = parse_request(content, self.handlers)
+            await self.handlers[content["type"]](self, request, request_id)
+        except Exception as error:
+            await self.send_error(request_id, error)
+
+    async def send_error(self, request_id: str | None, error: Exception):
+        """Answer a failed request: its PickupError as it is, anything else as ours (and logged)."""
+        if isinstance(error, PickupError):
+            if isinstance(error, BadMessage):
+                self.log_once_a_minute(logging.INFO, "bad message on %s: %s", self.describe(), error.code)
+            await self.send_json({"type": "error", "request_id": request_id, **error.as_dict()})
+            return
+        self.log_once_a_minute(logging.ERROR, "message on %s failed", self.describe(), exc_info=error)
+        message = _("Something went wrong on our side; please try again.")
+        await self.send_json({"type": "error", "request_id": request_id, "code": "internal_error", "message": message})
+
+    async def answer_ping(self, request: Ping, request_id: str | None):
+        await self.send_json({"type": "pong", "request_id": request_id})
+
+    def describe(self) -> str:
+        """Who is on this socket, for the log."""
+        return type(self).__name__
+
+    def log_once_a_minute(self, level: int, message: str, *args, **kwargs) -> None:
+        """Log for this socket at most once a minute: a client repeating a bad
+        message must not fill the log (nor keep the server busy writing it)."""
+        now = time.monotonic()
+        if now < getattr(self, "quiet_until", 0.0):
+            return
+        self.quiet_until = now + LOG_INTERVAL_SECONDS
+        logger.log(level, message, *args, **kwargs)
