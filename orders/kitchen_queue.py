@@ -8,6 +8,29 @@ Claiming is one Lua script, so two run_queue workers never take the same
 entry: due members move to a claims set scored by the lease's end. A worker
 that dies leaves its claims behind; once the lease has run out the next
 claim puts them back in the queue under their original pickup time.
+
+What the set is the truth for: *when* run_queue next looks at an order (its
+score) and *which worker* is looking at it now (a claim and its lease), so
+that a burst of due orders is split between workers instead of raced for.
+What the database is the truth for: everything else. Which orders wait
+(the rebuild source), what happened to each (``Order.status``, and
+``processed_at`` once it was made ready), and what the kitchen screen, the
+admin and the customer see. A lost, stale or returned entry can make an order
+late (until the next rebuild or lease end), never ready twice: making it
+ready is a compare-and-set on ``processed_at`` in the database.
+
+Only one of the kitchen's three timed steps goes through the set: ready at
+the pickup time. Starting preparation at the lead time and reminding or
+closing uncollected orders are found by run_queue each pass with an indexed
+database query (``orders.timeline``), each move a compare-and-set on the
+status. That stays so: the design requires this set to hold one member per
+order, scored by its pickup time and claimed atomically, so the other two
+steps would need sets of their own, each with its rebuild and leases; and
+reminders and no-shows fall due by the restaurant's grace and reminder
+minutes, which staff change in the admin at any time, so their entries would
+have to be re-scored on every change, while the query reads the current
+rules. Moving "ready" to the database query instead would give up the
+atomic claim that splits a burst between workers (docs/delivery.md).
 """
 
 from __future__ import annotations
