@@ -42,7 +42,6 @@ def _page_text() -> dict[str, str]:
         "confirmCancel": _("Cancel this order? This cannot be undone."),
         "statuses": {status: str(label) for status, label in Order.Status.choices},
         "notificationTitle": _("Pickup"),
-        "timeZone": settings.TIME_ZONE,
     }
 
 

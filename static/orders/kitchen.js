@@ -5,6 +5,8 @@
   "use strict";
 
   var text = JSON.parse(document.getElementById("kitchen-text").textContent);
+  var fill = window.pickupFormat.fill;
+  var clock = window.pickupFormat.clock;
   var boardElement = document.getElementById("kitchen-board");
   var connection = document.getElementById("kitchen-connection");
   var statusRegion = document.getElementById("kitchen-status");
@@ -12,7 +14,6 @@
   var cancelDialog = document.getElementById("cancel-dialog");
   var board = JSON.parse(document.getElementById("kitchen-initial").textContent);
   var known = new Set();
-  var retryDelay = 500;
   var refreshing = null;
   var SECTIONS = ["now", "next", "ready"];
 
@@ -36,9 +37,8 @@
   /* Time to the pickup time, or how late the kitchen (or the customer, once ready) is. */
   function countdown(pickupAt, status) {
     var seconds = Math.round((new Date(pickupAt) - Date.now()) / 1000);
-    if (seconds >= 0) { return text.inTime.replace("%(time)s", duration(seconds)); }
-    var late = status === "ready" ? text.waiting : text.late;
-    return late.replace("%(time)s", duration(-seconds));
+    if (seconds >= 0) { return fill(text.inTime, { time: duration(seconds) }); }
+    return fill(status === "ready" ? text.waiting : text.late, { time: duration(-seconds) });
   }
 
   /* Waiting orders are overdue past their pickup time (the kitchen is late);
@@ -84,7 +84,7 @@
     code.textContent = order.pickup_code;
     var time = document.createElement("time");
     time.dateTime = order.pickup_at;
-    time.textContent = order.pickup_at.slice(11, 16);
+    time.textContent = clock(order.pickup_at);
     var left = document.createElement("span");
     left.className = "kitchen-countdown";
     header.append(code, time, left);
@@ -138,7 +138,8 @@
     var hadOrders = known.size > 0;
     fresh.forEach(function (order) { known.add(order.id); });
     if (hadOrders && fresh.length) {
-      statusRegion.textContent = text.newOrders.replace("%(codes)s", fresh.map(function (order) { return order.pickup_code; }).join(", "));
+      var codes = fresh.map(function (order) { return order.pickup_code; }).join(", ");
+      statusRegion.textContent = fill(text.newOrders, { codes: codes });
       if (sound.checked) { window.pickupTone(660, 0.3); }
     }
   }
@@ -195,22 +196,10 @@
     if (event.key === "Enter") { event.preventDefault(); cancelDialog.close("cancel"); }
   });
 
-  function connect() {
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + location.host + "/ws/kitchen/");
-    socket.onopen = function () {
-      retryDelay = 500;
-      connection.dataset.state = "live";
-      connection.textContent = text.live;
-      refresh();  // catch up on whatever changed while offline
-    };
-    socket.onclose = function () {
-      connection.dataset.state = "offline";
-      connection.textContent = text.offline;
-      setTimeout(connect, retryDelay + Math.random() * 250);
-      retryDelay = Math.min(retryDelay * 2, 15000);
-    };
-    socket.onmessage = function () { refresh(); };
+  function showConnection(state) {
+    state = state === "open" ? "live" : state;
+    connection.dataset.state = state;
+    connection.textContent = text[state];
   }
 
   sound.checked = localStorage.getItem("pickup.kitchenSound") === "on";
@@ -221,5 +210,11 @@
   render();
   setInterval(function () { document.querySelectorAll(".kitchen-order").forEach(tick); }, 1000);
   setInterval(refresh, 30000);  // anything a lost message missed
-  connect();
+  window.pickupSocket("/ws/kitchen/", {
+    onState: showConnection,
+    onOpen: refresh,  // catch up on whatever changed while offline
+    onMessage: function (message) {
+      if (message.type === "kitchen.changed") { refresh(); }
+    }
+  });
 })();

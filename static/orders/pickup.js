@@ -5,84 +5,21 @@
   "use strict";
 
   var text = JSON.parse(document.getElementById("pickup-text").textContent);
+  var fill = window.pickupFormat.fill;
+  var clock = window.pickupFormat.clock;
   var form = document.getElementById("order-form");
   var connection = document.getElementById("connection");
   var alertsRegion = document.getElementById("alerts");
   var shownAlerts = new Set();
-  var socket = null;
-  var retryDelay = 500;
   var requestCounter = 0;
+  var socket = null;  // window.pickupSocket, opened at the end
+
+  function send(message) { return socket.send(message); }
 
   function setConnection(state) {
+    state = state === "open" ? "connected" : state;
     connection.dataset.state = state;
     connection.textContent = text[state];
-  }
-
-  var retryTimer = null;
-  var lastHeard = 0;
-  var gaveUp = false;
-  // A phone that sleeps or changes network can leave a socket that never
-  // closes: ping it, and give it up when nothing has been heard for a while.
-  var PING_EVERY = 20000;
-
-  function connect() {
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/customer/");
-    setConnection("connecting");
-    socket.onopen = function () {
-      retryDelay = 500;
-      lastHeard = Date.now();
-      setConnection("connected");
-    };
-    socket.onclose = function (event) { lost(event.code); };
-    socket.onmessage = function (event) {
-      lastHeard = Date.now();
-      var message = JSON.parse(event.data);
-      var handler = handlers[message.type];
-      if (handler) { handler(message); }
-    };
-  }
-
-  function lost(code) {
-    socket = null;
-    setConnection("offline");
-    if (code === 4401) { gaveUp = true; return; }  // no session: reloading the page makes one
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(connect, retryDelay + Math.random() * 250);
-    retryDelay = Math.min(retryDelay * 2, 15000);
-  }
-
-  function reconnectNow() {
-    if (socket || gaveUp) { return; }
-    clearTimeout(retryTimer);
-    retryDelay = 500;
-    connect();
-  }
-
-  function checkAlive() {
-    if (!socket || socket.readyState !== WebSocket.OPEN) { return; }
-    if (Date.now() - lastHeard > 2 * PING_EVERY + 5000) {
-      var dead = socket;
-      dead.onclose = null;
-      dead.close();
-      lost(1006);
-      return;
-    }
-    send({ type: "ping" });
-  }
-
-  // Back on the network, or the phone unlocked: reconnect at once rather than
-  // waiting out the backoff, so missed alerts show as soon as possible.
-  window.addEventListener("online", reconnectNow);
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") { reconnectNow(); }
-  });
-  setInterval(checkAlive, PING_EVERY);
-
-  function send(message) {
-    if (!socket || socket.readyState !== WebSocket.OPEN) { return false; }
-    socket.send(JSON.stringify(message));
-    return true;
   }
 
   var handlers = {
@@ -124,7 +61,7 @@
     words.textContent = alert.message;
     if (replayed) {  // sent while this phone was away: say when
       var when = document.createElement("small");
-      when.textContent = text.missed.replace("%(time)s", clock(alert.due_at));
+      when.textContent = fill(text.missed, { time: clock(alert.due_at) });
       words.append(document.createElement("br"), when);
     }
     var close = document.createElement("button");
@@ -135,14 +72,10 @@
     banner.dataset.kind = alert.kind;
     banner.append(words, close);
     alertsRegion.prepend(banner);
-    markStatus(alert.order_id, alert.kind === "cancelled" ? "cancelled" : "ready");
+    var status = alert.kind === "cancelled" ? "cancelled" : "ready";
+    markStatus(alert.order_id, status);
     var detail = document.querySelector(".order-detail");
-    if (detail && String(alert.order_id) === detail.dataset.orderId && alert.kind !== "cancelled") {
-      detail.querySelectorAll(".timeline li").forEach(function (step, index) {
-        step.classList.toggle("done", index <= 2);
-        step.classList.toggle("current", index === 2);
-      });
-    }
+    if (detail && String(alert.order_id) === detail.dataset.orderId) { showTimeline(detail, status); }
     // Banner first, then sound and vibration; the notification last, since
     // browsers may refuse it (each step is guarded so none stops the others).
     attempt(function () { if (navigator.vibrate) { navigator.vibrate([200, 100, 200]); } });
@@ -175,11 +108,6 @@
 
   function statusLabel(order) { return text.statuses[order.status] || order.status_display; }
 
-  /* HH:MM of an ISO time, in the restaurant's zone (the server sends local offsets). */
-  function clock(iso) {
-    return new Date(iso).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: text.timeZone });
-  }
-
   function orderItem(orderId) {
     return document.querySelector('#orders [data-order-id="' + orderId + '"]');
   }
@@ -189,7 +117,18 @@
     if (item) { item.dataset.status = status; }
   }
 
-  var TIMELINE = ["queued", "preparing", "ready", "picked_up"];
+  /* The steps the server rendered (placed → preparing → ready → picked up), up to
+     ``status``; a status off the line (cancelled, not collected) leaves them as they are. */
+  function showTimeline(detail, status) {
+    var steps = Array.prototype.slice.call(detail.querySelectorAll(".timeline li"));
+    var reached = steps.map(function (step) { return step.dataset.step; }).indexOf(status === "placed" ? "queued" : status);
+    if (reached < 0) { return; }
+    steps.forEach(function (step, index) {
+      step.classList.toggle("done", index <= reached);
+      step.classList.toggle("current", index === reached);
+      if (index === reached) { step.setAttribute("aria-current", "step"); } else { step.removeAttribute("aria-current"); }
+    });
+  }
 
   function showOrderDetail(detail, order) {
     detail.querySelector(".status").textContent = statusLabel(order);
@@ -200,12 +139,7 @@
     when.dateTime = order.pickup_at;
     when.textContent = order.pickup_label;
     detail.querySelector(".pickup-code").textContent = order.pickup_code;
-    var reached = TIMELINE.indexOf(order.status === "placed" ? "queued" : order.status);
-    detail.querySelectorAll(".timeline li").forEach(function (step, index) {
-      step.classList.toggle("done", index <= reached);
-      step.classList.toggle("current", index === reached);
-      if (index === reached) { step.setAttribute("aria-current", "step"); } else { step.removeAttribute("aria-current"); }
-    });
+    showTimeline(detail, order.status);
     detail.dataset.status = order.status;
     document.getElementById("order-changes").hidden = !order.can_change;
   }
@@ -230,7 +164,7 @@
     }
     item.querySelector("a").href = "/orders/" + order.id + "/";
     item.querySelector(".code").textContent = order.pickup_code;
-    item.querySelector(".when").textContent = order.pickup_at.slice(11, 16);
+    item.querySelector(".when").textContent = clock(order.pickup_at);
     item.querySelector(".status").textContent = statusLabel(order);
     item.dataset.status = order.status;
   }
@@ -297,7 +231,7 @@
           }
           var option = document.createElement("option");
           option.value = time.value;
-          option.textContent = time.label + " · " + text.left.replace("%(count)s", time.remaining);
+          option.textContent = time.label + " · " + fill(text.left, { count: time.remaining });
           option.selected = time.value === chosen;
           group.append(option);
         });
@@ -329,5 +263,14 @@
   }
 
   if (picker) { refreshTimer = setTimeout(refreshTimes, 30000); }
-  connect();
+
+  // Last: the socket's first messages use everything above.
+  socket = window.pickupSocket("/ws/customer/", {
+    onState: setConnection,
+    onMessage: function (message) {
+      var handler = handlers[message.type];
+      if (handler) { handler(message); }
+    },
+    finalCodes: [4401]  // no session: reloading the page makes one
+  });
 })();
