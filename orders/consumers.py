@@ -22,7 +22,6 @@ from notifications import acks
 from notifications import services as alert_services
 from notifications.memberships import memberships
 from notifications.sender import STAFF_GROUP, customer_group
-from notifications.timers import alert_timers
 from orders import selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
@@ -76,7 +75,6 @@ class CustomerConsumer(JsonSocket):
             return
         self.admitted = True
         self.budget = message_budget()
-        alert_timers.start()
         self.group = customer_group(self.customer_id)
         await memberships.join(self.group, self.channel_name)
         await self.accept()
@@ -199,7 +197,6 @@ class KitchenConsumer(JsonSocket):
             await self.close(code=CLOSE_NOT_STAFF)  # refused before the handshake completes
             return
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
-        alert_timers.start()
         await memberships.join(STAFF_GROUP, self.channel_name)
         self.joined = True
         await self.accept()

@@ -7,6 +7,7 @@ keeper starts with them (notifications.memberships). A web server whose
 Redis key prefix belongs to another database stops at once.
 """
 
+import asyncio
 import logging
 import os
 import sys
@@ -26,23 +27,46 @@ from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+
+def start_delivery(loop: asyncio.AbstractEventLoop) -> None:
+    """The one place this process's alert timers and group keeper start, on the loop that serves it.
+
+    Idempotent: both bind to ``loop`` once (tests stop them between tests).
+    """
+    alert_timers.start(loop)
+    memberships.start(loop)
+
+
+class StartDeliveryFirst:
+    """Outside daphne (another ASGI server, the tests' communicator) delivery starts with the first connection."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        start_delivery(asyncio.get_running_loop())
+        return await self.app(scope, receive, send)
+
+
+application = StartDeliveryFirst(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )
 
 
 def _start_timers_with_daphne() -> None:
+    """Under daphne, as soon as the server runs: a restarted web server re-arms its
+    timers before anyone connects."""
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is not None and hasattr(reactor, "callWhenRunning"):
-        import asyncio
 
         def start() -> None:
             loop = asyncio.get_event_loop()
-            alert_timers.start(loop)
-            memberships.start(loop)
+            start_delivery(loop)
             loop.create_task(_refuse_a_taken_namespace(reactor))
 
         reactor.callWhenRunning(start)
