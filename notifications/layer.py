@@ -39,31 +39,42 @@ CHANNELS_REDIS_VERSION = "4.3.0"  # the release every entry below was read again
 
 @dataclass(frozen=True)
 class Internal:
-    """A name of the layer Pickup relies on that channels-redis does not document."""
+    """A name of channels-redis's layer that Pickup relies on beyond its documented settings."""
 
     name: str
-    signature: str  # as inspect.signature() shows it on RedisChannelLayer
+    signature: str  # as inspect.signature() shows it on RedisChannelLayer in CHANNELS_REDIS_VERSION
     used_for: str
+    replaced: bool = False  # overridden here rather than called
 
 
 CHANNELS_REDIS_INTERNALS = (
     Internal("connection", "(self, index)",
-             "the redis.asyncio client of a shard on the running loop's pool: the inbox reader and group_send_many"),
+             "the redis.asyncio client of a shard, from the running loop's pool: the inbox reader and group_send_many"),
     Internal("consistent_hash", "(self, value)", "which shard holds a group, or a process's inbox"),
     Internal("_group_key", "(self, group)",
              "the key of a group's sorted set (channel -> joined at), written by group_add and read by "
              "group_send_many; tests/processes/ match these keys as '<prefix>:group:*'"),
-    Internal("serialize", "(self, message)", "a message's bytes in a channel's sorted set (group_send_many)"),
+    Internal("serialize", "(self, message)",
+             "a message's bytes in a channel's sorted set (group_send_many), as channels-redis's send writes them"),
     Internal("deserialize", "(self, message)", "a fetched member back into a message (the inbox reader)"),
-    # channels' own BaseChannelLayer helpers, reached through the same class
-    Internal("non_local_name", "(self, name)", "a socket's channel name -> its process's inbox name"),
-    Internal("get_capacity", "(self, channel)", "an inbox's capacity (the layer's capacity and channel_capacity)"),
+    # Channels' BaseChannelLayer helpers, reached through the same class.
+    Internal("non_local_name", "(self, name)", "a socket's channel name -> the name of its process's inbox"),
+    Internal("get_capacity", "(self, channel)", "an inbox's capacity (the capacity and channel_capacity settings)"),
     Internal("require_valid_channel_name", "(self, name, receive=False)", "receive() checks names as channels-redis does"),
     Internal("require_valid_group_name", "(self, name)", "group_send_many checks names as group_send does"),
-    # public methods replaced here: their meaning must stay what the Channels layer spec says
-    Internal("new_channel", "(self, prefix='specific')", "replaced: names this process's sockets after its own inbox"),
-    Internal("receive", "(self, channel)", "replaced for this process's sockets: they read their Inbox buffers"),
+    # Public methods replaced here: the Channels layer spec still says what they mean.
+    Internal("new_channel", "(self, prefix='specific')",
+             "names this process's sockets after its own inbox, as channels-redis does after its client_prefix",
+             replaced=True),
+    Internal("receive", "(self, channel)",
+             "this process's sockets read their buffers in notifications/inbox.py; other channels go to "
+             "channels-redis's receive", replaced=True),
 )
+# Besides these names the layer shares two Redis layouts with channels-redis's
+# own group_add, send and group_send: a group is a sorted set of channel ->
+# joined at (under _group_key); a channel's messages are a sorted set under
+# prefix + non_local_name(channel), scored by send time, each message naming
+# its sockets in "__asgi_channel__". The contract test checks both.
 
 # Adds each message to its channel's sorted set unless that is over capacity;
 # returns 1 (accepted) or 0 (over capacity) per message. Keys may repeat:
