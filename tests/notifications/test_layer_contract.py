@@ -73,7 +73,7 @@ def test_each_internal_is_still_there_with_the_same_signature(internal):
     assert callable(found), f"RedisChannelLayer.{internal.name} is gone or no longer a method." + _upgrade_advice(internal)
     signature = str(inspect.signature(found))
     assert signature == internal.signature, (
-        f"RedisChannelLayer.{internal.name}{signature} was {internal.name}{internal.signature}." + _upgrade_advice(internal)
+        f"RedisChannelLayer.{internal.name} is now {signature}; it was {internal.signature}." + _upgrade_advice(internal)
     )
 
 
