@@ -172,15 +172,18 @@ class PickupChannelLayer(RedisChannelLayer):
 
     def _hand_over(
         self, messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]], accepted: list[bool]
-    ) -> dict[str, set[str]]:
+    ) -> dict[str, dict[str, Inbox]]:
         """Put each message in the buffers of this loop's sockets in its group; say who got it."""
         loop = asyncio.get_running_loop()
-        handed: dict[str, set[str]] = {}
+        handed: dict[str, dict[str, Inbox]] = {}
         for position, (group, message) in enumerate(messages):
-            if group not in handed:
-                handed[group] = {channel for channel in here(group) if self._receiving_on(channel, loop)}
-            for channel in handed[group]:
-                if not self._inboxes[self.non_local_name(channel)].hand_over(channel, dict(message)):
+            sockets = handed.get(group)
+            if sockets is None:
+                sockets = handed[group] = {
+                    channel: inbox for channel in here(group) if (inbox := self._receiving_on(channel, loop))
+                }
+            for channel, inbox in sockets.items():
+                if not inbox.hand_over(channel, dict(message)):
                     accepted[position] = False  # a socket that stopped reading
         return handed
 
