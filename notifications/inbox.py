@@ -93,8 +93,10 @@ class Inbox:
 
     def hand_over(self, channel: str, message: dict) -> bool:
         """Put a message in a socket's buffer directly; False if the socket stopped reading (full)."""
-        buffer = self._buffer(channel)
-        if buffer.full():
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = asyncio.Queue(self.capacity)
+        elif buffer.full():
             return False
         buffer.put_nowait(message)
         return True

@@ -101,6 +101,12 @@ CHUNK = 500  # messages per Lua call, so Redis is never blocked for long
 logger = logging.getLogger(__name__)
 
 
+def _inbox_name(channel: str) -> str:
+    """The inbox a socket's channel is read from ("" for a channel of no process): non_local_name, inlined
+    since group_send_many asks it for every member of every group."""
+    return channel[: channel.find("!") + 1]
+
+
 class PickupChannelLayer(RedisChannelLayer):
     def __init__(self, *, prefix: str = "asgi", expiry: int = 60, group_expiry: int = 86400,
                  capacity: int = 100, **options) -> None:
@@ -135,10 +141,9 @@ class PickupChannelLayer(RedisChannelLayer):
             )
         return inbox
 
-    def _receiving_on(self, channel: str, loop: asyncio.AbstractEventLoop) -> Inbox | None:
-        """The inbox of one of this process's sockets if it receives on ``loop``."""
-        inbox = self._inboxes.get(self.non_local_name(channel))
-        return inbox if inbox is not None and inbox.reads_on(loop) else None
+    def _inboxes_on(self, loop: asyncio.AbstractEventLoop) -> dict[str, Inbox]:
+        """This process's inboxes whose sockets receive on ``loop``, by name: usually one, or none."""
+        return {name: inbox for name, inbox in self._inboxes.items() if inbox.reads_on(loop)}
 
     async def group_send_many(
         self, messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]] | None = None
@@ -151,13 +156,14 @@ class PickupChannelLayer(RedisChannelLayer):
         does not include it. Every other member is sent through Redis.
         """
         accepted = [True] * len(messages)
-        groups = {group for group, _ in messages}
-        handed = self._hand_over(messages, here, accepted) if here is not None else {}
-        members = await self._group_members(groups)
+        reading = self._inboxes_on(asyncio.get_running_loop()) if here is not None else {}
+        if reading:
+            self._hand_over(messages, here, reading, accepted)
+        members = await self._group_members({group for group, _ in messages})
         deliveries: dict[int, list[tuple[int, str, bytes, int]]] = defaultdict(list)
         for position, (group, message) in enumerate(messages):
-            skip = handed.get(group, ())
-            elsewhere = [channel for channel in members[group] if channel not in skip]
+            local = here(group) if reading else ()
+            elsewhere = [channel for channel in members[group] if channel not in local or _inbox_name(channel) not in reading]
             for shard, key, payload, capacity in self._addressed(elsewhere, message):
                 deliveries[shard].append((position, key, payload, capacity))
         for shard, entries in deliveries.items():
@@ -170,22 +176,17 @@ class PickupChannelLayer(RedisChannelLayer):
             logger.info("%d of %d messages refused: channels over capacity", refused, len(messages))
         return accepted
 
+    @staticmethod
     def _hand_over(
-        self, messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]], accepted: list[bool]
-    ) -> dict[str, dict[str, Inbox]]:
-        """Put each message in the buffers of this loop's sockets in its group; say who got it."""
-        loop = asyncio.get_running_loop()
-        handed: dict[str, dict[str, Inbox]] = {}
+        messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]], reading: dict[str, Inbox],
+        accepted: list[bool],
+    ) -> None:
+        """Put each message in the buffers of its group's sockets that receive on this loop."""
         for position, (group, message) in enumerate(messages):
-            sockets = handed.get(group)
-            if sockets is None:
-                sockets = handed[group] = {
-                    channel: inbox for channel in here(group) if (inbox := self._receiving_on(channel, loop))
-                }
-            for channel, inbox in sockets.items():
-                if not inbox.hand_over(channel, dict(message)):
+            for channel in here(group):
+                inbox = reading.get(_inbox_name(channel))
+                if inbox is not None and not inbox.hand_over(channel, dict(message)):
                     accepted[position] = False  # a socket that stopped reading
-        return handed
 
     def _addressed(self, channels: list[str], message: dict) -> Iterator[tuple[int, str, bytes, int]]:
         """One copy of ``message`` per inbox of ``channels``, naming its sockets, as channels-redis addresses it:
