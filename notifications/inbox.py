@@ -76,20 +76,19 @@ class Inbox:
         """Whether this inbox's sockets receive on ``loop``: only then can they be handed messages."""
         return self.loop is loop and self._reader is not None and not self._reader.done()
 
-    async def next_message(self, channel: str) -> dict:
-        """Wait for the next message of one socket."""
+    def listen(self, channel: str) -> asyncio.Queue:
+        """One socket's buffer to wait on; the reader is started if it is not running on this loop.
+
+        The layer's ``receive`` awaits the buffer itself (one coroutine less
+        per message than a method here would cost) and calls ``forget`` after.
+        """
         self._start()
-        buffer = self._buffer(channel)
-        try:
-            message = await buffer.get()
-        except asyncio.CancelledError:
-            # The socket is going away; whatever still waits for it goes too.
-            if self._buffers.get(channel) is buffer:
-                del self._buffers[channel]
-            raise
-        if buffer.empty() and self._buffers.get(channel) is buffer:
-            del self._buffers[channel]  # a later message makes a new one
-        return message
+        return self._buffer(channel)
+
+    def forget(self, channel: str, buffer: asyncio.Queue) -> None:
+        """Drop a socket's buffer: it is empty (a later message makes a new one), or the socket has gone."""
+        if self._buffers.get(channel) is buffer:
+            del self._buffers[channel]
 
     def hand_over(self, channel: str, message: dict) -> bool:
         """Put a message in a socket's buffer directly; False if the socket stopped reading (full)."""

@@ -128,7 +128,16 @@ class PickupChannelLayer(RedisChannelLayer):
         if "!" not in channel:
             return await super().receive(channel)
         assert self.require_valid_channel_name(channel), "Channel name not valid"
-        return await self._inbox(channel).next_message(channel)
+        inbox = self._inbox(channel)
+        buffer = inbox.listen(channel)
+        try:
+            message = await buffer.get()
+        except asyncio.CancelledError:
+            inbox.forget(channel, buffer)  # the socket is going away; what still waits for it goes too
+            raise
+        if buffer.empty():
+            inbox.forget(channel, buffer)
+        return message
 
     def _inbox(self, channel: str) -> Inbox:
         name = self.non_local_name(channel)
