@@ -100,11 +100,6 @@ class Inbox:
         buffer.put_nowait(message)
         return True
 
-    def stop(self) -> None:
-        if self._reader is not None and self.loop is not None and not self.loop.is_closed():
-            self._reader.cancel()
-        self._reader = None
-
     def _buffer(self, channel: str) -> asyncio.Queue:
         buffer = self._buffers.get(channel)
         if buffer is None:

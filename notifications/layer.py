@@ -102,8 +102,8 @@ logger = logging.getLogger(__name__)
 
 
 def _inbox_name(channel: str) -> str:
-    """The inbox a socket's channel is read from ("" for a channel of no process): non_local_name, inlined
-    since group_send_many asks it for every member of every group."""
+    """The process inbox a socket's channel is read from, "" for a channel of no process (non_local_name
+    without its method call: group_send_many asks it for every member of every group)."""
     return channel[: channel.find("!") + 1]
 
 
