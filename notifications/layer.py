@@ -58,7 +58,8 @@ CHANNELS_REDIS_INTERNALS = (
              "a message's bytes in a channel's sorted set (group_send_many), as channels-redis's send writes them"),
     Internal("deserialize", "(self, message)", "a fetched member back into a message (the inbox reader)"),
     # Channels' BaseChannelLayer helpers, reached through the same class.
-    Internal("non_local_name", "(self, name)", "a socket's channel name -> the name of its process's inbox"),
+    Internal("non_local_name", "(self, name)",
+             "a socket's channel name -> its process's inbox, whose name (after the prefix) is the key of its messages"),
     Internal("get_capacity", "(self, channel)", "an inbox's capacity (the capacity and channel_capacity settings)"),
     Internal("require_valid_channel_name", "(self, name, receive=False)", "receive() checks names as channels-redis does"),
     Internal("require_valid_group_name", "(self, name)", "group_send_many checks names as group_send does"),
@@ -172,7 +173,9 @@ class PickupChannelLayer(RedisChannelLayer):
         deliveries: dict[int, list[tuple[int, str, bytes, int]]] = defaultdict(list)
         for position, (group, message) in enumerate(messages):
             local = here(group) if reading else ()
-            elsewhere = [channel for channel in members[group] if channel not in local or _inbox_name(channel) not in reading]
+            elsewhere = [
+                channel for channel in members[group] if channel not in local or _inbox_name(channel) not in reading
+            ]
             for shard, key, payload, capacity in self._addressed(elsewhere, message):
                 deliveries[shard].append((position, key, payload, capacity))
         for shard, entries in deliveries.items():
