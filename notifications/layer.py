@@ -1,23 +1,23 @@
-"""The channel layer, with a batched group_send for bursts of alerts.
+"""The channel layer: channels-redis's, read through one inbox reader, with a batched group_send.
 
 channels-redis's ``group_send`` costs four Redis round trips per message, so
 a thousand alerts falling due together cost thousands of round trips and most
 of a second of CPU. ``group_send_many`` does the same work for a whole batch
 in a few pipelined round trips and one Lua script per Redis shard, honouring
 each channel's capacity like ``group_send`` and saying which messages were
-refused for it. It leans on channels-redis 4.3 internals (connection(),
-_group_key(), _map_channel_keys_to_connection()), which is why that package
-is pinned; tests/notifications/test_layer.py checks it against the real layer.
+refused for it.
 
-Receiving is one reader task per process: it moves messages from the
-process's Redis inbox into per-socket buffers, and each socket waits on its
-own buffer only (channels-redis makes every socket race for a receive lock
-and leaves the winner blocked on Redis). So members of a group whose sockets
-live in the sending process itself (the web process's timers pushing to its
-own customers) are handed their message straight into that buffer: no Redis
-round trip, and no shared inbox to overflow. The layer remembers which of its
-own sockets joined which group, so this hand-off happens before Redis is even
-asked for the groups' other members.
+Receiving goes through this process's ``Inbox`` (notifications/inbox.py):
+one reader task per process instead of channels-redis's race for a receive
+lock, so ``receive()`` is replaced for this process's sockets. The sockets
+this process holds in a group (notifications/memberships.py knows them) are
+handed their messages straight into their buffers when sent from the loop
+they receive on: no Redis round trip, and no shared inbox to overflow.
+
+What this still takes from channels-redis beyond its documented settings is
+listed in ``CHANNELS_REDIS_INTERNALS``, pinned to ``CHANNELS_REDIS_VERSION``
+and checked against the installed package by
+tests/notifications/test_layer_contract.py.
 """
 
 from __future__ import annotations
@@ -25,9 +25,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict, deque
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from channels_redis.core import RedisChannelLayer
+
+from notifications.inbox import Inbox
+
+CHANNELS_REDIS_VERSION = "4.3.0"  # the release every entry below was read against
+
+
+@dataclass(frozen=True)
+class Internal:
+    """A name of channels-redis's layer that Pickup relies on beyond its documented settings."""
+
+    name: str
+    signature: str  # as inspect.signature() shows it on RedisChannelLayer in CHANNELS_REDIS_VERSION
+    used_for: str
+    replaced: bool = False  # overridden here rather than called
+
+
+CHANNELS_REDIS_INTERNALS = (
+    Internal("connection", "(self, index)",
+             "the redis.asyncio client of a shard, from the running loop's pool: the inbox reader and group_send_many"),
+    Internal("consistent_hash", "(self, value)", "which shard holds a group, or a process's inbox"),
+    Internal("_group_key", "(self, group)",
+             "the key of a group's sorted set (channel -> joined at), written by group_add and read by "
+             "group_send_many; tests/processes/ match these keys as '<prefix>:group:*'"),
+    Internal("serialize", "(self, message)",
+             "a message's bytes in a channel's sorted set (group_send_many), as channels-redis's send writes them"),
+    Internal("deserialize", "(self, message)", "a fetched member back into a message (the inbox reader)"),
+    # Channels' BaseChannelLayer helpers, reached through the same class.
+    Internal("non_local_name", "(self, name)",
+             "a socket's channel name -> its process's inbox, whose name (after the prefix) is the key of its messages"),
+    Internal("get_capacity", "(self, channel)", "an inbox's capacity (the capacity and channel_capacity settings)"),
+    Internal("require_valid_channel_name", "(self, name, receive=False)", "receive() checks names as channels-redis does"),
+    Internal("require_valid_group_name", "(self, name)", "group_send_many checks names as group_send does"),
+    # Public methods replaced here: the Channels layer spec still says what they mean.
+    Internal("new_channel", "(self, prefix='specific')",
+             "names this process's sockets after its own inbox, as channels-redis does after its client_prefix",
+             replaced=True),
+    Internal("receive", "(self, channel)",
+             "this process's sockets read their buffers in notifications/inbox.py; other channels go to "
+             "channels-redis's receive", replaced=True),
+)
+# Besides these names the layer shares two Redis layouts with channels-redis's
+# own group_add, send and group_send: a group is a sorted set of channel ->
+# joined at (under _group_key); a channel's messages are a sorted set under
+# prefix + non_local_name(channel), scored by send time, each message naming
+# its sockets in "__asgi_channel__". The contract test checks both.
 
 # Adds each message to its channel's sorted set unless that is over capacity;
 # returns 1 (accepted) or 0 (over capacity) per message. Keys may repeat:
@@ -51,184 +99,145 @@ return accepted
 
 CHUNK = 500  # messages per Lua call, so Redis is never blocked for long
 
-# Takes up to ARGV[1] waiting messages off a channel and into its backup
-# queue in one step, like channels-redis does for one message at a time.
-_TAKE_MANY = """
-local taken = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
-for i = 1, #taken, 2 do
-  redis.call('ZADD', KEYS[2], taken[i + 1], taken[i])
-end
-return taken
-"""
-TAKE = 500  # messages fetched per round trip by a receiving process
-
 logger = logging.getLogger(__name__)
 
 
+def _inbox_name(channel: str) -> str:
+    """The process inbox a socket's channel is read from, "" for a channel of no process (non_local_name
+    without its method call: group_send_many asks it for every member of every group)."""
+    return channel[: channel.find("!") + 1]
+
+
 class PickupChannelLayer(RedisChannelLayer):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._taken: dict[str, deque] = defaultdict(deque)
-        self._uncleaned: dict[str, int] = defaultdict(int)
-        self._reader: asyncio.Task | None = None
-        self._reader_loop: asyncio.AbstractEventLoop | None = None
-        self._own_channels = f"specific.{self.client_prefix}!"  # what new_channel() hands out here
-        self._local_groups: dict[str, set[str]] = defaultdict(set)  # group -> this process's sockets in it
+    def __init__(self, *, prefix: str = "asgi", expiry: int = 60, group_expiry: int = 86400,
+                 capacity: int = 100, **options) -> None:
+        super().__init__(prefix=prefix, expiry=expiry, group_expiry=group_expiry, capacity=capacity, **options)
+        # Kept here rather than read back from channels-redis's attributes.
+        self._key_prefix = prefix
+        self._message_expiry = expiry
+        self._membership_expiry = group_expiry
+        self._socket_capacity = capacity
+        self._process = uuid.uuid4().hex  # in every socket name this layer hands out
+        self._inboxes: dict[str, Inbox] = {}  # inbox name -> this process's inbox
 
-    async def group_add(self, group, channel):
-        await super().group_add(group, channel)
-        if channel.startswith(self._own_channels):
-            self._local_groups[group].add(channel)
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A name for one of this process's sockets, read from the process's inbox."""
+        return f"{prefix}.{self._process}!{uuid.uuid4().hex}"
 
-    async def group_discard(self, group, channel):
-        members = self._local_groups.get(group)
-        if members is not None:
-            members.discard(channel)
-            if not members:
-                del self._local_groups[group]
-        await super().group_discard(group, channel)
-
-    async def receive(self, channel):
-        """Wait for this socket's next message; the process's reader fills its buffer."""
+    async def receive(self, channel: str) -> dict:
+        """Wait for a socket's next message; the process's inbox reader fills its buffer."""
         if "!" not in channel:
             return await super().receive(channel)
-        assert self.require_valid_channel_name(channel)
-        inbox = self.non_local_name(channel)
-        assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
-        self._start_reader(inbox)
-        buffer = self.receive_buffer[channel]
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        inbox = self._inbox(channel)
+        buffer = inbox.listen(channel)
         try:
             message = await buffer.get()
         except asyncio.CancelledError:
-            # The socket is going away; whatever still waits for it goes too.
-            if self.receive_buffer.get(channel) is buffer:
-                del self.receive_buffer[channel]
+            inbox.forget(channel, buffer)  # the socket is going away; what still waits for it goes too
             raise
-        if buffer.empty() and self.receive_buffer.get(channel) is buffer:
-            del self.receive_buffer[channel]  # a later message makes a new one
+        if buffer.empty():
+            inbox.forget(channel, buffer)
         return message
 
-    def _start_reader(self, inbox: str) -> None:
-        loop = asyncio.get_running_loop()
-        if self._reader is not None and not self._reader.done():
-            if self._reader_loop is loop:
-                return
-            if not self._reader_loop.is_closed():
-                raise RuntimeError("Two event loops are trying to receive() on one channel layer at once!")
-        self._reader_loop = loop
-        self._reader = loop.create_task(self._read_inbox(inbox))
+    def _inbox(self, channel: str) -> Inbox:
+        name = self.non_local_name(channel)
+        inbox = self._inboxes.get(name)
+        if inbox is None:
+            assert name.endswith(f".{self._process}!"), "Wrong client prefix"
+            shard = self.consistent_hash(name)
+            inbox = self._inboxes[name] = Inbox(
+                self._key_prefix + name, self._socket_capacity, lambda: self.connection(shard), self.deserialize
+            )
+        return inbox
 
-    async def _read_inbox(self, inbox: str) -> None:
-        while True:
-            try:
-                target, message = await self.receive_single(inbox)
-            except Exception as error:
-                if asyncio.current_task().cancelling():
-                    raise asyncio.CancelledError from error
-                # Redis down: the sockets stay open and local pushes go on.
-                logger.warning("reading the channel layer failed (%s); retrying in 1 s", error)
-                await asyncio.sleep(1)
-                continue
-            for channel in target if isinstance(target, list) else [target]:
-                self.receive_buffer[channel].put_nowait(message)
+    def _inboxes_on(self, loop: asyncio.AbstractEventLoop) -> dict[str, Inbox]:
+        """This process's inboxes whose sockets receive on ``loop``, by name: usually one, or none."""
+        return {name: inbox for name, inbox in self._inboxes.items() if inbox.reads_on(loop)}
 
-    def _is_local(self, channel: str, loop: asyncio.AbstractEventLoop) -> bool:
-        """A socket of this process, receiving on this loop: group_send_many hands it its messages itself."""
-        return loop is self._reader_loop and channel.startswith(self._own_channels)
-
-    async def _brpop_with_clean(self, index, channel, timeout):
-        """Receive like channels-redis, but fetch up to TAKE waiting messages per round trip.
-
-        channels-redis spends four round trips on every message it receives;
-        a burst of a thousand alerts into one daphne process took most of a
-        second. Messages fetched here sit in the backup queue exactly as the
-        one channels-redis fetches does, so none is lost if the process dies.
-        """
-        taken = self._taken[channel]
-        if taken:
-            return taken.popleft()
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            # redis-py can swallow a cancellation during BZPOPMIN and return
-            # None; channels-redis would then block again, forever.
-            raise asyncio.CancelledError
-        member = await super()._brpop_with_clean(index, channel, timeout)
-        if member is not None:
-            more = await self.connection(index).eval(_TAKE_MANY, 2, channel, self._backup_channel_name(channel), TAKE - 1)
-            taken.extend(more[0::2])
-        return member
-
-    async def _clean_receive_backup(self, index, channel):
-        """Drop received messages from the backup queue, a fetched batch at a time.
-
-        channels-redis spends one round trip per received message on this,
-        and the next receive waits for it. Messages still waiting in this
-        process's batch are cleaned with the batch's last one; the backup is
-        only read back (by the next fetch) once the whole batch is cleaned.
-        """
-        self._uncleaned[channel] += 1
-        if self._taken[channel]:
-            return
-        count, self._uncleaned[channel] = self._uncleaned[channel], 0
-        await self.connection(index).zpopmin(self._backup_channel_name(channel), count)
-
-    async def group_send_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
+    async def group_send_many(
+        self, messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]] | None = None
+    ) -> list[bool]:
         """Send each (group, message); False where a channel of that group was over capacity.
 
-        Sent from the loop that reads this process's inbox (the web timers),
-        the process's own sockets get their messages at once, before Redis
-        is asked who else is in each group: their wait does not include it.
+        ``here`` names this process's own sockets in a group. Those that
+        receive on the sending loop (the web timers') get their messages at
+        once, before Redis is asked who else is in each group: their wait
+        does not include it. Every other member is sent through Redis.
         """
         accepted = [True] * len(messages)
-        loop = asyncio.get_running_loop()
-        if loop is self._reader_loop:
-            for position, (group, message) in enumerate(messages):
-                for channel in self._local_groups.get(group, ()):
-                    if self.receive_buffer[channel].full():  # a socket that stopped reading
-                        accepted[position] = False
-                    else:
-                        self.receive_buffer[channel].put_nowait(dict(message))
+        reading = self._inboxes_on(asyncio.get_running_loop()) if here is not None else {}
+        if reading:
+            self._hand_over(messages, here, reading, accepted)
         members = await self._group_members({group for group, _ in messages})
         deliveries: dict[int, list[tuple[int, str, bytes, int]]] = defaultdict(list)
         for position, (group, message) in enumerate(messages):
-            elsewhere = [channel for channel in members[group] if not self._is_local(channel, loop)]
-            if not elsewhere:
-                continue
-            by_connection, payloads, capacities = self._map_channel_keys_to_connection(elsewhere, message)
-            for index, keys in by_connection.items():
-                deliveries[index].extend((position, key, payloads[key], capacities[key]) for key in keys)
-        now = time.time()
-        for index, entries in deliveries.items():
-            connection = self.connection(index)
-            pipe = connection.pipeline(transaction=False)
-            for key in {key for _, key, _, _ in entries}:
-                pipe.zremrangebyscore(key, min=0, max=int(now) - int(self.expiry))
-            await pipe.execute()
-            for start in range(0, len(entries), CHUNK):
-                chunk = entries[start : start + CHUNK]
-                flags = await connection.eval(
-                    _ADD_ALL, len(chunk), *(key for _, key, _, _ in chunk),
-                    *(payload for _, _, payload, _ in chunk), *(capacity for *_, capacity in chunk),
-                    now, self.expiry,
-                )
-                for (position, *_), flag in zip(chunk, flags):
-                    if not flag:
-                        accepted[position] = False
+            local = here(group) if reading else ()
+            elsewhere = [
+                channel for channel in members[group] if channel not in local or _inbox_name(channel) not in reading
+            ]
+            for shard, key, payload, capacity in self._addressed(elsewhere, message):
+                deliveries[shard].append((position, key, payload, capacity))
+        for shard, entries in deliveries.items():
+            for position, flag in await self._add_all(shard, entries):
+                if not flag:
+                    accepted[position] = False
         refused = accepted.count(False)
         if refused:
             # Same words as channels-redis's own log line; these are pushed again.
             logger.info("%d of %d messages refused: channels over capacity", refused, len(messages))
         return accepted
 
+    @staticmethod
+    def _hand_over(
+        messages: list[tuple[str, dict]], here: Callable[[str], Iterable[str]], reading: dict[str, Inbox],
+        accepted: list[bool],
+    ) -> None:
+        """Put each message in the buffers of its group's sockets that receive on this loop."""
+        for position, (group, message) in enumerate(messages):
+            for channel in here(group):
+                inbox = reading.get(_inbox_name(channel))
+                if inbox is not None and not inbox.hand_over(channel, dict(message)):
+                    accepted[position] = False  # a socket that stopped reading
+
+    def _addressed(self, channels: list[str], message: dict) -> Iterator[tuple[int, str, bytes, int]]:
+        """One copy of ``message`` per inbox of ``channels``, naming its sockets, as channels-redis addresses it:
+        (shard, key, payload, capacity)."""
+        by_inbox: dict[str, list[str]] = defaultdict(list)
+        for channel in channels:
+            by_inbox[self.non_local_name(channel)].append(channel)
+        for inbox, sockets in by_inbox.items():
+            payload = self.serialize({**message, "__asgi_channel__": sockets})
+            yield self.consistent_hash(inbox), self._key_prefix + inbox, payload, self.get_capacity(sockets[0])
+
+    async def _add_all(self, shard: int, entries: list[tuple[int, str, bytes, int]]) -> list[tuple[int, int]]:
+        """Expire old messages, then add every entry unless its channel is full; (position, accepted)."""
+        connection = self.connection(shard)
+        now = time.time()
+        pipe = connection.pipeline(transaction=False)
+        for key in {key for _, key, _, _ in entries}:
+            pipe.zremrangebyscore(key, min=0, max=int(now) - int(self._message_expiry))
+        await pipe.execute()
+        outcome = []
+        for start in range(0, len(entries), CHUNK):
+            chunk = entries[start : start + CHUNK]
+            flags = await connection.eval(
+                _ADD_ALL, len(chunk), *(key for _, key, _, _ in chunk),
+                *(payload for _, _, payload, _ in chunk), *(capacity for *_, capacity in chunk),
+                now, self._message_expiry,
+            )
+            outcome += [(position, flag) for (position, *_), flag in zip(chunk, flags)]
+        return outcome
+
     async def _group_members(self, groups: set[str]) -> dict[str, list[str]]:
-        by_connection: dict[int, list[str]] = defaultdict(list)
+        by_shard: dict[int, list[str]] = defaultdict(list)
         for group in groups:
             assert self.require_valid_group_name(group), "Group name not valid"
-            by_connection[self.consistent_hash(group)].append(group)
+            by_shard[self.consistent_hash(group)].append(group)
         members: dict[str, list[str]] = {}
-        oldest = int(time.time()) - self.group_expiry
-        for index, names in by_connection.items():
-            pipe = self.connection(index).pipeline(transaction=False)
+        oldest = int(time.time()) - self._membership_expiry
+        for shard, names in by_shard.items():
+            pipe = self.connection(shard).pipeline(transaction=False)
             for group in names:
                 pipe.zremrangebyscore(self._group_key(group), min=0, max=oldest)
                 pipe.zrange(self._group_key(group), 0, -1)

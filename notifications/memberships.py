@@ -7,6 +7,10 @@ remembers which of its sockets joined which group and joins them all again
 when its marker key has vanished from Redis, and once an hour anyway. The
 marker is set before the joins and checked after them, so a second loss in
 the middle of a re-join is seen too.
+
+The same record says which of this process's sockets are in a group, so the
+channel layer can hand them their alerts without asking Redis
+(``sockets_in``, passed by notifications/sender.py).
 """
 
 from __future__ import annotations
@@ -27,9 +31,16 @@ CHECK_EVERY = 1.0  # seconds between marker checks: the longest a socket stays d
 REFRESH_EVERY = 3600.0  # well inside channels-redis's group expiry of a day
 
 
+def _forget(index: dict[str, set[str]], key: str, value: str) -> None:
+    index[key].discard(value)
+    if not index[key]:
+        del index[key]
+
+
 class Memberships:
     def __init__(self) -> None:
         self._groups: dict[str, set[str]] = defaultdict(set)  # channel name -> groups
+        self._sockets: dict[str, set[str]] = defaultdict(set)  # group -> this process's channels in it
         self._marker = f"{settings.REDIS_KEY_PREFIX}web-process:{uuid.uuid4().hex}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -46,16 +57,21 @@ class Memberships:
             self._task.cancel()
         self._task = self._loop = None
         self._groups.clear()
+        self._sockets.clear()
+
+    def sockets_in(self, group: str) -> set[str] | tuple[()]:
+        """This process's sockets in a group, whatever Redis remembers."""
+        return self._sockets.get(group, ())
 
     async def join(self, group: str, channel: str) -> None:
         self.start()
         self._groups[channel].add(group)
+        self._sockets[group].add(channel)
         await get_channel_layer().group_add(group, channel)
 
     async def leave(self, group: str, channel: str) -> None:
-        self._groups[channel].discard(group)
-        if not self._groups[channel]:
-            del self._groups[channel]
+        _forget(self._groups, channel, group)
+        _forget(self._sockets, group, channel)
         try:
             await get_channel_layer().group_discard(group, channel)
         except Exception as error:

@@ -19,6 +19,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from notifications.memberships import memberships
 from notifications.transports import DELIVERED, REFUSED, Result
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ async def send_to_groups(messages: Iterable[tuple[str, dict]]) -> list[bool]:
     messages = list(messages)
     if hasattr(layer, "group_send_many"):
         try:
-            return await layer.group_send_many(messages)
+            return await layer.group_send_many(messages, here=memberships.sockets_in)
         except Exception:
             logger.exception("batched group_send of %d messages failed", len(messages))
             return [False] * len(messages)

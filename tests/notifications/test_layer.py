@@ -8,6 +8,8 @@ import pytest
 from channels.layers import get_channel_layer
 
 from notifications.layer import PickupChannelLayer
+from notifications.memberships import memberships
+from notifications.sender import send_to_groups
 
 
 async def test_group_send_many_reaches_every_member_of_each_group_and_no_one_else():
@@ -56,29 +58,42 @@ async def test_sockets_of_the_sending_process_are_handed_their_message_without_r
     here = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local")
     elsewhere = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local")  # another daphne
     local_tab, remote_tab = await here.new_channel(), await elsewhere.new_channel()
-    for channel in (local_tab, remote_tab):
-        await here.group_add("customer.carol", channel)
+    # Redis lists only the other process's socket: only a direct hand-off can reach local_tab.
+    await here.group_add("customer.carol", remote_tab)
     local_receive = await _receiving(here, local_tab)
-    # Stop this process reading its Redis inbox: only a direct hand-off can reach local_tab now.
-    here._reader.cancel()
-    await asyncio.gather(here._reader, return_exceptions=True)
 
-    assert await here.group_send_many([("customer.carol", {"type": "pickup.alert", "n": 7})]) == [True]
+    accepted = await here.group_send_many([("customer.carol", {"type": "pickup.alert", "n": 7})],
+                                          here={"customer.carol": {local_tab}}.get)
 
+    assert accepted == [True]
     assert (await asyncio.wait_for(local_receive, 5))["n"] == 7
     # The other process's socket was sent its copy through its Redis inbox.
-    assert clean_redis.zcard(f"pickup-test:localspecific.{elsewhere.client_prefix}!") == 1
+    assert clean_redis.zcard(f"pickup-test:local{elsewhere.non_local_name(remote_tab)}") == 1
     assert (await asyncio.wait_for(elsewhere.receive(remote_tab), 5))["n"] == 7
     await here.flush()
+
+
+async def test_a_local_socket_listed_in_redis_too_gets_one_copy(settings):
+    layer = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local-once")
+    tab = await layer.new_channel()
+    await layer.group_add("customer.fay", tab)
+    receiving = await _receiving(layer, tab)
+
+    await layer.group_send_many([("customer.fay", {"type": "pickup.alert", "n": 8})], here={"customer.fay": {tab}}.get)
+
+    assert (await asyncio.wait_for(receiving, 5))["n"] == 8
+    with pytest.raises(asyncio.TimeoutError):  # not a second time through Redis
+        await asyncio.wait_for(layer.receive(tab), 0.5)
+    await layer.flush()
 
 
 async def test_a_local_socket_that_stopped_reading_refuses_past_capacity(settings):
     layer = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:local-full", capacity=3)
     channel = await layer.new_channel()
-    await layer.group_add("customer.slow", channel)
     first = await _receiving(layer, channel)
 
-    accepted = await layer.group_send_many([("customer.slow", {"type": "pickup.alert", "n": n}) for n in range(5)])
+    accepted = await layer.group_send_many([("customer.slow", {"type": "pickup.alert", "n": n}) for n in range(5)],
+                                           here={"customer.slow": {channel}}.get)
 
     assert accepted == [True, True, True, False, False]
     received = [(await asyncio.wait_for(first, 5))["n"]]
@@ -89,22 +104,20 @@ async def test_a_local_socket_that_stopped_reading_refuses_past_capacity(setting
     await layer.flush()
 
 
-async def test_local_sockets_are_reached_through_the_process_own_memberships(settings, clean_redis):
-    layer = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:own-groups")
+async def test_the_process_own_sockets_get_their_alerts_when_redis_forgot_their_group(clean_redis):
+    layer = get_channel_layer()
     tab, gone = await layer.new_channel(), await layer.new_channel()
     for channel in (tab, gone):
-        await layer.group_add("customer.dave", channel)
-    await layer.group_discard("customer.dave", gone)
+        await memberships.join("customer.dave", channel)
+    await memberships.leave("customer.dave", gone)
     receiving = await _receiving(layer, tab)
-    # Redis forgets the group (a flush): the process still knows its own socket is in it.
-    clean_redis.delete(layer._group_key("customer.dave"))
+    clean_redis.delete(layer._group_key("customer.dave"))  # a flush: the process still knows its socket
 
-    assert await layer.group_send_many([("customer.dave", {"type": "pickup.alert", "n": 9})]) == [True]
+    assert await send_to_groups([("customer.dave", {"type": "pickup.alert", "n": 9})]) == [True]
 
     assert (await asyncio.wait_for(receiving, 5))["n"] == 9
-    with pytest.raises(asyncio.TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # a socket that left hears nothing
         await asyncio.wait_for(layer.receive(gone), 0.3)
-    await layer.flush()
 
 
 async def test_a_fetched_batch_is_cleaned_from_the_backup_queue_once_received(settings, clean_redis):
@@ -115,11 +128,25 @@ async def test_a_fetched_batch_is_cleaned_from_the_backup_queue_once_received(se
     assert await sender.group_send_many([("customer.erin", {"type": "pickup.alert", "n": n}) for n in range(5)]) == [True] * 5
 
     received = sorted([(await asyncio.wait_for(receiver.receive(tab), 5))["n"] for _ in range(5)])
-    await asyncio.sleep(0.1)  # the last cleaner runs after the last message is handed over
+    await asyncio.sleep(0.1)  # the backup is cleaned after the batch is handed over
 
     assert received == [0, 1, 2, 3, 4]
-    inbox = f"pickup-test:backupspecific.{receiver.client_prefix}!"
-    assert clean_redis.zcard(receiver._backup_channel_name(inbox)) == 0
+    assert clean_redis.exists(receiver._inbox(tab).backup_key) == 0
     with pytest.raises(asyncio.TimeoutError):  # nothing comes back from the backup
         await asyncio.wait_for(receiver.receive(tab), 0.5)
+    await sender.flush()
+
+
+async def test_messages_a_reader_fetched_but_never_handed_over_are_read_again(settings, clean_redis):
+    sender = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:restore")
+    receiver = PickupChannelLayer(hosts=[settings.REDIS_URL], prefix="pickup-test:restore")
+    tab = await receiver.new_channel()
+    await sender.group_add("customer.gus", tab)
+    await sender.group_send_many([("customer.gus", {"type": "pickup.alert", "n": 4})])
+    inbox = receiver._inbox(tab)
+    # As if a reader had fetched it and Redis went away before the reply arrived.
+    clean_redis.zunionstore(inbox.backup_key, [inbox.key])
+    clean_redis.delete(inbox.key)
+
+    assert (await asyncio.wait_for(receiver.receive(tab), 5))["n"] == 4
     await sender.flush()
