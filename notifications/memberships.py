@@ -64,7 +64,6 @@ class Memberships:
         return self._sockets.get(group, ())
 
     async def join(self, group: str, channel: str) -> None:
-        self.start()
         self._groups[channel].add(group)
         self._sockets[group].add(channel)
         await get_channel_layer().group_add(group, channel)

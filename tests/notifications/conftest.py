@@ -1,11 +1,20 @@
-"""Fixtures for Web Push: a push service on loopback and the restaurant's VAPID key."""
+"""Fixtures for notifications: the group keeper, a push service on loopback, a VAPID key."""
 
 from __future__ import annotations
 
 import pytest
 from py_vapid import Vapid
 
+from notifications.memberships import memberships
 from tests.push_service import PushService
+
+
+@pytest.fixture
+async def group_keeper():
+    """The group keeper running, as the ASGI entry point starts it in a web process
+    (tests/conftest.py stops it after each test)."""
+    memberships.start()
+    return memberships
 
 
 @pytest.fixture

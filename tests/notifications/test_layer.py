@@ -11,6 +11,8 @@ from notifications.layer import PickupChannelLayer
 from notifications.memberships import memberships
 from notifications.sender import send_to_groups
 
+pytestmark = pytest.mark.usefixtures("group_keeper")
+
 
 async def test_group_send_many_reaches_every_member_of_each_group_and_no_one_else():
     layer = get_channel_layer()

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis
 from channels.layers import get_channel_layer
 
 from notifications.memberships import CHECK_EVERY, memberships
+
+pytestmark = pytest.mark.usefixtures("group_keeper")
 
 
 async def test_a_socket_closing_while_redis_is_away_still_closes(monkeypatch):
