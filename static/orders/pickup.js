@@ -13,6 +13,7 @@
   var shownAlerts = new Set();
   var requestCounter = 0;
   var socket = null;  // window.pickupSocket, opened at the end
+  var picker = window.pickupPicker;  // static/orders/picker.js
 
   function send(message) { return socket.send(message); }
 
@@ -199,52 +200,16 @@
         return;
       }
       requestCounter += 1;
-      var sent = send({
-        type: "order.place",
-        request_id: "r" + requestCounter,
-        items: items,
-        pickup_at: document.getElementById("pickup-at").value
+      var requestId = "r" + requestCounter;
+      setBusy(true);
+      picker.fresh(function (pickupAt) {
+        var sent = send({ type: "order.place", request_id: requestId, items: items, pickup_at: pickupAt });
+        if (!sent) { setBusy(false); document.getElementById("form-error").textContent = text.offline; }
       });
-      if (sent) { setBusy(true); } else { document.getElementById("form-error").textContent = text.offline; }
     });
   }
 
-  /* The pickup-time picker offers only times the restaurant has room for;
-     it is refreshed as slots fill up and time passes. */
-  var picker = document.getElementById("pickup-at");
-  var refreshTimer = null;
-
-  function refreshTimes() {
-    if (!picker) { return; }
-    clearTimeout(refreshTimer);
-    fetch("/pickup-times/", { credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
-      .then(function (data) {
-        var chosen = picker.value;
-        picker.replaceChildren();
-        var group = null;
-        data.times.forEach(function (time) {
-          if (!group || group.label !== time.day_label) {
-            group = document.createElement("optgroup");
-            group.label = time.day_label;
-            picker.append(group);
-          }
-          var option = document.createElement("option");
-          option.value = time.value;
-          option.textContent = time.label + " · " + fill(text.left, { count: time.remaining });
-          option.selected = time.value === chosen;
-          group.append(option);
-        });
-        if (!data.times.length) {
-          var none = document.createElement("option");
-          none.value = "";
-          none.textContent = text.noTimes;
-          picker.append(none);
-        }
-        refreshTimer = setTimeout(refreshTimes, data.refresh_after * 1000);
-      })
-      .catch(function () { refreshTimer = setTimeout(refreshTimes, 10000); });
-  }
+  function refreshTimes() { if (picker) { picker.refresh(); } }
 
   var cancelButton = document.getElementById("cancel-order");
   if (cancelButton) {
@@ -258,11 +223,11 @@
     });
     document.getElementById("reschedule-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      sendOrSay({ type: "order.reschedule", request_id: "move", order_id: orderId, pickup_at: picker.value });
+      picker.fresh(function (pickupAt) {
+        sendOrSay({ type: "order.reschedule", request_id: "move", order_id: orderId, pickup_at: pickupAt });
+      });
     });
   }
-
-  if (picker) { refreshTimer = setTimeout(refreshTimes, 30000); }
 
   // Last: the socket's first messages use everything above.
   socket = window.pickupSocket("/ws/customer/", {

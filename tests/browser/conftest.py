@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from pickup.testing import Stack
 
@@ -114,12 +115,11 @@ def site(tmp_path, prepared_database, pickup_soon):
 
 
 def order_breakfast(page, base_url: str) -> str:
-    """Order one breakfast set for the first offered pickup time; returns the pickup code."""
+    """Order one breakfast set "as soon as possible" (the first offered pickup time); returns the pickup code."""
     page.goto(base_url + "/")
     page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
     page.locator("input.quantity").first.fill("1")
-    first_time = page.locator("#pickup-at option").first.get_attribute("value")
-    page.select_option("#pickup-at", first_time)
+    expect(page.locator("#pickup-picker [data-asap]")).to_be_checked()  # the picker's default
     page.get_by_role("button", name=_order_button(page)).click()
     page.locator("#order-message").filter(has_text=_accepted_text(page)).wait_for(timeout=10_000)
     return page.locator("#orders li .code").first.inner_text()
