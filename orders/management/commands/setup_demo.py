@@ -1,9 +1,9 @@
 """Load the demo breakfast menu and a kitchen-staff account (idempotent).
 
 A new demo restaurant gets quick rules, so that someone trying it sees the
-whole life of an order in a few minutes: the first pickup time is two to
-three minutes ahead, and the kitchen starts an order one minute before its
-pickup time, which leaves a minute or two to try cancel and reschedule.
+whole life of an order in a few minutes: "as soon as possible" is three to
+four minutes ahead, and the kitchen starts an order one minute before its
+pickup time, which leaves two to three minutes to try cancel and reschedule.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEMO_MENU = [
 ]
 
 # Rules of a new demo restaurant (staff change them in the admin; a re-run keeps theirs).
-DEMO_RULES = {"min_notice_minutes": 2, "slot_minutes": 1, "preparation_minutes": 1}
+DEMO_RULES = {"min_notice_minutes": 3, "slot_minutes": 1, "preparation_minutes": 1}
 
 STAFF_GROUP = "Kitchen staff"
 STAFF_PERMISSIONS = [
@@ -57,7 +57,7 @@ class Command(BaseCommand):
         restaurant, created = Restaurant.objects.get_or_create(pk=1, defaults=DEMO_RULES)
         if created:
             self.stdout.write(
-                "Demo rules: pickup from 2 minutes ahead in 1-minute slots; the kitchen starts 1 minute before."
+                "Demo rules: pickup from 3 minutes ahead in 1-minute slots; the kitchen starts 1 minute before."
             )
         if not restaurant.opening_hours.exists():
             # Open around the clock so the demo works whenever someone tries it;
