@@ -48,7 +48,7 @@ class PickupSlotAdmin(ReadOnlyAdmin):
 
 @admin.register(MenuItem)
 class MenuItemAdmin(admin.ModelAdmin):
-    list_display = ["name", "name_zh_hans", "price", "is_available", "position"]
+    list_display = ["name", "name_zh_hans", "price", "picture", "is_available", "position"]
     list_editable = ["price", "is_available", "position"]
     search_fields = ["name", "name_zh_hans"]
 

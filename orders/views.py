@@ -35,6 +35,7 @@ def _page_text() -> dict[str, str]:
         "confirmCancel": _("Cancel this order? This cannot be undone."),
         "statuses": {status: str(label) for status, label in Order.Status.choices},
         "notificationTitle": _("Pickup"),
+        "countdown": _("Ready for pickup in %(time)s"),
     }
 
 
@@ -60,7 +61,10 @@ def _customer(request: HttpRequest) -> str:
 def order_page(request: HttpRequest) -> HttpResponse:
     customer_id = _customer(request)
     context = {
-        "menu": [(item, item.display_name(request.LANGUAGE_CODE)) for item in selectors.menu()],
+        "menu": [
+            (item, item.display_name(request.LANGUAGE_CODE), item.display_description(request.LANGUAGE_CODE))
+            for item in selectors.menu()
+        ],
         "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10],
         "picker": _picker(),
         "time_zone": settings.TIME_ZONE,

@@ -127,8 +127,17 @@ window.pickupPicker = (function () {
     if (visible()) { schedule(); } else { clearTimeout(timer); }
   });
 
+  /* The chosen pickup time in words, for the review step. */
+  function describe() {
+    if (asap.checked) { return asap.parentNode.textContent.replace(/\s+/g, " ").trim(); }
+    var day = picker.querySelector('input[name="pickup_day"]:checked');
+    var time = picker.querySelector('input[name="pickup_at"]:checked');
+    return (day ? day.parentNode.textContent + " " : "") + (time ? time.parentNode.textContent : "");
+  }
+
   return {
     value: chosenTime,
+    describe: describe,
     refresh: refresh,
     /* Calls ``then`` with a pickup time that is still true: "as soon as possible"
        chosen a while ago means the earliest time now. */

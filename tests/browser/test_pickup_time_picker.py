@@ -17,9 +17,9 @@ pytestmark = pytest.mark.browser
 
 WORDS = {
     "en": {"locale": "en-US", "asap": "As soon as possible", "tomorrow": "Tomorrow", "later": "Later times",
-           "order": "Order and pay", "move": "Change pickup time", "moved": "Pickup time changed."},
+           "review": "Review order", "order": "Confirm and pay", "move": "Change pickup time", "moved": "Pickup time changed."},
     "zh": {"locale": "zh-CN", "asap": "尽快取餐", "tomorrow": "明天", "later": "更晚的时间",
-           "order": "下单并付款", "move": "修改取餐时间", "moved": "取餐时间已修改。"},
+           "review": "去结算", "order": "确认并付款", "move": "修改取餐时间", "moved": "取餐时间已修改。"},
 }
 
 
@@ -54,13 +54,12 @@ def test_a_customer_picks_tomorrow_at_a_later_time_then_moves_it_to_as_soon_as_p
     picker.screenshot(path=str(screenshot_dir / f"pickup-time-picker-phone-{language}.png"))
 
     page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name=words["review"]).click()
+    expect(page.locator("#review .review-when")).to_have_text(f"{words['tomorrow']} 00:45")
     page.get_by_role("button", name=words["order"]).click()
-    order = page.locator("#orders li").first
-    expect(order.locator(".when")).to_have_text("00:45", timeout=10_000)
 
-    order.locator("a").click()
+    expect(page.locator(".pickup-when")).to_have_text(re.compile("00:45$"), timeout=10_000)  # the order's page
     page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
-    expect(page.locator(".pickup-when")).to_have_text(re.compile("00:45$"))
     earliest = page.locator("#pickup-picker .asap-time").inner_text()
     expect(page.locator("#pickup-picker [data-asap]")).to_be_checked()  # the same picker reschedules
     page.get_by_role("button", name=words["move"]).click()

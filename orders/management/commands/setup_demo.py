@@ -21,11 +21,16 @@ from orders.models import MenuItem, OpeningHours, Restaurant
 
 DEMO_MENU = [
     # The original idea: a 6-yuan breakfast of pickled-cabbage chicken congee with a hash brown.
-    ("Breakfast set: pickled-cabbage chicken congee + hash brown", "早餐套餐：酸菜鸡肉粥 + 薯饼", "6.00"),
-    ("Pickled-cabbage chicken congee", "酸菜鸡肉粥", "4.50"),
-    ("Hash brown", "薯饼", "2.00"),
-    ("Soy milk", "豆浆", "2.50"),
-    ("Steamed pork bun", "猪肉包子", "1.50"),
+    ("Breakfast set: pickled-cabbage chicken congee + hash brown", "早餐套餐：酸菜鸡肉粥 + 薯饼", "6.00", "breakfast-set",
+     "Our congee with a crisp hash brown: the whole breakfast.", "招牌粥配香脆薯饼，一份就是完整的早餐。"),
+    ("Pickled-cabbage chicken congee", "酸菜鸡肉粥", "4.50", "congee",
+     "Slow-cooked rice congee with chicken and tangy pickled cabbage.", "文火熬煮的米粥，配鸡肉和爽口酸菜。"),
+    ("Hash brown", "薯饼", "2.00", "hash-brown",
+     "Golden and crisp, fried to order.", "现炸薯饼，金黄酥脆。"),
+    ("Soy milk", "豆浆", "2.50", "soy-milk",
+     "Freshly ground, lightly sweetened, served hot.", "现磨豆浆，微甜，热饮。"),
+    ("Steamed pork bun", "猪肉包子", "1.50", "steamed-bun",
+     "A soft bun filled with seasoned pork.", "松软面皮，包着调好味的猪肉馅。"),
 ]
 
 # Rules of a new demo restaurant (staff change them in the admin; a re-run keeps theirs).
@@ -49,9 +54,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, staff_username, staff_password, no_staff, **options):
-        for position, (name, name_zh, price) in enumerate(DEMO_MENU):
+        for position, (name, name_zh, price, picture, description, description_zh) in enumerate(DEMO_MENU):
             MenuItem.objects.update_or_create(
-                name=name, defaults={"name_zh_hans": name_zh, "price": Decimal(price), "position": position}
+                name=name,
+                defaults={"name_zh_hans": name_zh, "price": Decimal(price), "position": position, "picture": picture,
+                          "description": description, "description_zh_hans": description_zh},
             )
         self.stdout.write(f"Demo menu: {len(DEMO_MENU)} items.")
         restaurant, created = Restaurant.objects.get_or_create(pk=1, defaults=DEMO_RULES)
