@@ -26,6 +26,15 @@ class Restaurant(models.Model):
     """
 
     name = models.CharField(_("name"), max_length=100, default="Pickup breakfast bar")
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
+    # What the customer pages say about the place: where it is and where orders wait.
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    address_zh_hans = models.CharField(_("address (Simplified Chinese)"), max_length=200, blank=True)
+    counter = models.CharField(
+        _("where to collect"), max_length=200, blank=True,
+        help_text=_("Where customers find their order, for example \"the pickup shelf left of the door\"."),
+    )
+    counter_zh_hans = models.CharField(_("where to collect (Simplified Chinese)"), max_length=200, blank=True)
     preparation_minutes = models.PositiveSmallIntegerField(
         _("preparation lead time (minutes)"), default=10,
         help_text=_("How long before the pickup time the kitchen starts an order."),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from orders import dates, pickup_times, selectors, services
 from orders.models import Order, Restaurant
 from orders.customers import customer_id_for_request, remember_language
+from orders.identity import restaurant_card
 from orders.payloads import status_note
 from orders.picker import parse_day, picker_times
 
@@ -67,6 +68,7 @@ def order_page(request: HttpRequest) -> HttpResponse:
         ],
         "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10],
         "picker": _picker(),
+        "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "time_zone": settings.TIME_ZONE,
         "page_text": _page_text(),
     }
@@ -87,6 +89,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "pickup_label": dates.pickup_label(order.pickup_at),
         "lines": [(line, line.menu_item.display_name(request.LANGUAGE_CODE)) for line in order.lines.all()],
         "picker": _picker(),
+        "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "timeline": _timeline(order),
         "time_zone": settings.TIME_ZONE,
         "page_text": _page_text(),

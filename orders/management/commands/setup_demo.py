@@ -34,7 +34,12 @@ DEMO_MENU = [
 ]
 
 # Rules of a new demo restaurant (staff change them in the admin; a re-run keeps theirs).
-DEMO_RULES = {"min_notice_minutes": 3, "slot_minutes": 1, "preparation_minutes": 1}
+DEMO_RULES = {
+    "min_notice_minutes": 3, "slot_minutes": 1, "preparation_minutes": 1,
+    "name_zh_hans": "Pickup 早餐铺",
+    "address": "1 Example Road, Shanghai", "address_zh_hans": "上海市示例路1号",
+    "counter": "The pickup shelf left of the door", "counter_zh_hans": "进门左手边的取餐架",
+}
 
 STAFF_GROUP = "Kitchen staff"
 STAFF_PERMISSIONS = [
