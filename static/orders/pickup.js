@@ -40,6 +40,8 @@
       var done = "";
       if (message.request_id) { done = message.order.status === "cancelled" ? text.cancelled : text.moved; }
       document.getElementById("order-message").textContent = done;
+      // The cancel button has just gone: reading goes on at what the order's state now is.
+      if (message.request_id === "cancel") { document.getElementById("order-state").focus(); }
     },
     "alert": function (message) { showAlert(message.alert, message.replayed); },
     "error": function (message) {
