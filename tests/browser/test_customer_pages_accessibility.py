@@ -43,7 +43,7 @@ def small_targets(page) -> list[str]:
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_reader(browser, site, language):
+def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_reader(browser, site, language, screenshot_dir):
     words = WORDS[language]
     customer = browser.new_context(viewport=PHONE, locale=words["locale"])
     page = customer.new_page()
@@ -61,6 +61,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
 
     assert serious_violations(page) == []
     assert small_targets(page) == []
+    page.screenshot(path=str(screenshot_dir / f"menu-and-restaurant-phone-{language}.png"), full_page=True)
     page.locator("input.quantity").first.fill("1")
     page.get_by_role("button", name=words["review"]).click()
     expect(page.locator("#review-heading")).to_be_focused()
@@ -70,6 +71,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
     expect(page.locator("#code-heading")).to_be_focused()  # after ordering: the pickup code
     expect(page.locator(".collect-at .restaurant-counter")).to_have_text(words["counter"])
     expect(page.locator(".countdown")).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / f"order-page-after-paying-phone-{language}.png"), full_page=True)
     assert serious_violations(page) == []
     assert small_targets(page) == []
 
