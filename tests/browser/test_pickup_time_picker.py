@@ -66,3 +66,24 @@ def test_a_customer_picks_tomorrow_at_a_later_time_then_moves_it_to_as_soon_as_p
     expect(page.locator("#order-message")).to_have_text(words["moved"])
     expect(page.locator(".pickup-when")).to_have_text(re.compile(earliest + "$"))
     customer.close()
+
+
+def test_the_picker_asks_the_server_again_only_while_it_is_on_screen(browser, site):
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.clock.install()  # the page's timers run when the test moves its clock, not with the machine's
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if "/pickup-times/" in request.url else None)
+    page.goto(site.base_url + "/")
+    picker = page.locator("#pickup-picker")
+    expect(picker).not_to_be_in_viewport()  # below the menu on a phone
+
+    page.clock.run_for("02:00")
+    assert asked == []  # two minutes, and not one request for a picker nobody sees
+
+    picker.scroll_into_view_if_needed()
+    expect(picker).to_be_in_viewport()
+    with page.expect_request("**/pickup-times/**"):
+        page.clock.run_for("00:31")
+    assert len(asked) == 1
+    customer.close()
