@@ -186,7 +186,8 @@
   function centsOf(input) { return Math.round(parseFloat(input.dataset.price) * 100); }
 
   function setBusy(busy) {
-    document.getElementById("place-order").disabled = busy;
+    var button = document.getElementById("place-order");  // the ordering page's only
+    if (button) { button.disabled = busy; }
   }
 
   function chosenItems() {
