@@ -16,9 +16,11 @@ pytestmark = pytest.mark.browser
 
 WORDS = {
     "en": {"locale": "en-US", "hours": "Open 24 hours", "counter": "The pickup shelf left of the door",
-           "name": "Pickup breakfast bar", "review": "Review order", "cancel": "Cancel order", "cancelled": "Order cancelled."},
+           "name": "Pickup breakfast bar", "review": "Review order", "more": "One more Breakfast set",
+           "fewer": "One fewer Breakfast set", "asap": "As soon as possible", "item": "1 × Breakfast set", "cancel": "Cancel order", "cancelled": "Order cancelled."},
     "zh": {"locale": "zh-CN", "hours": "24小时营业", "counter": "进门左手边的取餐架",
-           "name": "Pickup 早餐铺", "review": "去结算", "cancel": "取消订单", "cancelled": "订单已取消。"},
+           "name": "Pickup 早餐铺", "review": "去结算", "more": "增加一份早餐套餐",
+           "fewer": "减少一份早餐套餐", "asap": "尽快取餐", "item": "1 × 早餐套餐", "cancel": "取消订单", "cancelled": "订单已取消。"},
 }
 
 # Everything a thumb presses on the customer pages (the push panel is another's and checked there).
@@ -62,9 +64,17 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
     assert serious_violations(page) == []
     assert small_targets(page) == []
     page.screenshot(path=str(screenshot_dir / f"menu-and-restaurant-phone-{language}.png"), full_page=True)
-    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name=words["more"]).click()  # the steppers, named for a screen reader
+    page.get_by_role("button", name=words["more"]).click()
+    page.get_by_role("button", name=words["fewer"]).click()
+    expect(page.locator("input.quantity").first).to_have_value("1")
+    expect(page.locator(".cart-bar #total")).to_have_text("6.00")
     page.get_by_role("button", name=words["review"]).click()
     expect(page.locator("#review-heading")).to_be_focused()
+    expect(page.locator("#review .review-lines li")).to_have_count(1)
+    expect(page.locator("#review .review-lines li")).to_contain_text(words["item"])
+    expect(page.locator("#review .review-when")).to_contain_text(words["asap"])
+    expect(page.locator("#review .review-total")).to_have_text("6.00")
     assert serious_violations(page) == []
 
     code = order_breakfast(page, site.base_url)
