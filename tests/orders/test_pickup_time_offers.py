@@ -47,7 +47,7 @@ def test_the_picker_gets_one_day_at_a_time(client, restaurant):
 
     assert later["day"] == days[-1]
     assert {time["value"][:10] for time in later["times"]} == {days[-1]}
-    assert later["earliest"] == first_day["earliest"]  # "as soon as possible" is the same on every day
+    assert later["earliest"]["value"] < later["times"][0]["value"]  # "as soon as possible" stays the first day's
     assert client.get("/pickup-times/?day=not-a-day").json()["day"] == days[0]
 
 
@@ -62,7 +62,8 @@ def test_the_ordering_page_shows_as_soon_as_possible_and_a_handful_of_times(clie
 def test_the_ordering_page_offers_the_same_times_and_names_its_zone(client, menu):
     page = client.get("/").content.decode()
     offered = client.get("/pickup-times/").json()["times"]
-    assert f'<input type="radio" name="pickup_at" value="{offered[1]["value"]}">' in page
+    # The second time offered (a minute may have turned between the two requests: then the first).
+    assert any(f'<input type="radio" name="pickup_at" value="{time["value"]}">' in page for time in offered[:2])
     assert "Asia/Shanghai" in page
 
 
