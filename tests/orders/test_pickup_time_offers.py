@@ -52,9 +52,10 @@ def test_the_picker_gets_one_day_at_a_time(client, restaurant):
 
 
 def test_the_ordering_page_shows_as_soon_as_possible_and_a_handful_of_times(client, menu):
+    before = client.get("/pickup-times/").json()["earliest"]["value"]
     page = client.get("/").content.decode()
-    offered = client.get("/pickup-times/").json()
-    assert f'value="{offered["earliest"]["value"]}" data-asap checked' in page
+    after = client.get("/pickup-times/").json()["earliest"]["value"]
+    assert any(f'value="{earliest}" data-asap checked' in page for earliest in (before, after))  # a minute may turn
     assert page.count('name="pickup_at"') == 1 + 8  # not hundreds of options
     assert "As soon as possible" in page
 
