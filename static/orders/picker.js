@@ -44,11 +44,22 @@ window.pickupPicker = (function () {
     return wrapper;
   }
 
+  /* Chips are rebuilt on every refresh; a keyboard or screen-reader user on one stays on it. */
+  function replaceChips(container, newChips) {
+    var focused = container.contains(document.activeElement) ? document.activeElement.value : null;
+    container.replaceChildren.apply(container, newChips);
+    if (focused === null) { return; }
+    var same = Array.prototype.filter.call(container.querySelectorAll("input"), function (input) {
+      return input.value === focused;
+    })[0];
+    (same || container.querySelector("input") || picker.querySelector("[data-asap]")).focus();
+  }
+
   function showChips(keep) {
     if (!dayTimes) { return; }
     var start = Math.max(0, Math.min(firstShown, dayTimes.length - 1));
     firstShown = start;
-    chips.replaceChildren.apply(chips, dayTimes.slice(start, start + chipsShown).map(function (time) {
+    replaceChips(chips, dayTimes.slice(start, start + chipsShown).map(function (time) {
       return chip("pickup_at", time.value, time.label, time.value === keep);
     }));
     earlier.hidden = start === 0;
@@ -66,7 +77,7 @@ window.pickupPicker = (function () {
       picker.querySelector(".asap-time").textContent = data.earliest.label;
     }
     var days = picker.querySelector(".picker-days .chips");
-    days.replaceChildren.apply(days, data.days.map(function (day) {
+    replaceChips(days, data.days.map(function (day) {
       return chip("pickup_day", day.value, day.label, day.value === data.day);
     }));
     if (shownDay !== data.day) { firstShown = 0; }
@@ -106,8 +117,10 @@ window.pickupPicker = (function () {
 
   /* A page of chips from the day already fetched; the server rendered only the first. */
   function showPage(button) {
+    var wanted = firstShown;  // a refresh on the way keeps the chosen time in view; the button asked for this page
     var go = dayTimes ? Promise.resolve() : refresh();
     go.then(function () {
+      firstShown = wanted;
       showChips(chosenTime());
       if (button.hidden) { (button === later ? earlier : later).focus(); }  // focus never falls to the page
     });

@@ -16,9 +16,9 @@ from tests.browser.conftest import PHONE
 pytestmark = pytest.mark.browser
 
 WORDS = {
-    "en": {"locale": "en-US", "asap": "As soon as possible", "tomorrow": "Tomorrow", "later": "Later times",
+    "en": {"locale": "en-US", "asap": "As soon as possible", "tomorrow": "Tomorrow", "later": "Later times", "earlier": "Earlier times",
            "review": "Review order", "order": "Confirm and pay", "move": "Change pickup time", "moved": "Pickup time changed."},
-    "zh": {"locale": "zh-CN", "asap": "尽快取餐", "tomorrow": "明天", "later": "更晚的时间",
+    "zh": {"locale": "zh-CN", "asap": "尽快取餐", "tomorrow": "明天", "later": "更晚的时间", "earlier": "更早的时间",
            "review": "去结算", "order": "确认并付款", "move": "修改取餐时间", "moved": "取餐时间已修改。"},
 }
 
@@ -42,8 +42,17 @@ def test_a_customer_picks_tomorrow_at_a_later_time_then_moves_it_to_as_soon_as_p
 
     asap.focus()  # a keyboard moves through the group with the arrow keys
     page.keyboard.press("ArrowDown")
-    expect(picker.locator(".time-chips input").first).to_be_checked()
+    first_chip = picker.locator(".time-chips input").first
+    expect(first_chip).to_be_checked()
     expect(asap).not_to_be_checked()
+    chosen = first_chip.get_attribute("value")
+    later = picker.get_by_role("button", name=words["later"])
+    if later.is_visible():  # today has more than eight times left (not so after 23:20)
+        later.click()  # the server rendered eight; the rest of the day comes now
+        expect(picker.locator(".time-chips input").first).not_to_have_attribute("value", chosen)
+        picker.get_by_role("button", name=words["earlier"]).click()
+        expect(picker.locator(".time-chips input").first).to_have_attribute("value", chosen)
+        expect(picker.locator(".time-chips input").first).to_be_checked()  # still the customer's choice
 
     with page.expect_response(lambda response: "/pickup-times/?day=" in response.url):
         picker.get_by_text(words["tomorrow"], exact=True).click()  # one day at a time from the server
