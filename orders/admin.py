@@ -28,7 +28,8 @@ class RestaurantAdmin(admin.ModelAdmin):
 
     inlines = [OpeningHoursInline]
     fieldsets = [
-        (None, {"fields": ["name"]}),
+        (None, {"fields": ["name", "name_zh_hans"]}),
+        (_("Shown to customers"), {"fields": ["address", "address_zh_hans", "counter", "counter_zh_hans"]}),
         (_("Pickup times"), {"fields": ["min_notice_minutes", "max_days_ahead", "slot_minutes", "slot_capacity"]}),
         (_("Kitchen"), {"fields": ["preparation_minutes", "no_show_grace_minutes", "reminder_minutes"]}),
     ]
@@ -48,7 +49,7 @@ class PickupSlotAdmin(ReadOnlyAdmin):
 
 @admin.register(MenuItem)
 class MenuItemAdmin(admin.ModelAdmin):
-    list_display = ["name", "name_zh_hans", "price", "is_available", "position"]
+    list_display = ["name", "name_zh_hans", "price", "picture", "is_available", "position"]
     list_editable = ["price", "is_available", "position"]
     search_fields = ["name", "name_zh_hans"]
 

@@ -26,6 +26,15 @@ class Restaurant(models.Model):
     """
 
     name = models.CharField(_("name"), max_length=100, default="Pickup breakfast bar")
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
+    # What the customer pages say about the place: where it is and where orders wait.
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    address_zh_hans = models.CharField(_("address (Simplified Chinese)"), max_length=200, blank=True)
+    counter = models.CharField(
+        _("where to collect"), max_length=200, blank=True,
+        help_text=_("Where customers find their order, for example \"the pickup shelf left of the door\"."),
+    )
+    counter_zh_hans = models.CharField(_("where to collect (Simplified Chinese)"), max_length=200, blank=True)
     preparation_minutes = models.PositiveSmallIntegerField(
         _("preparation lead time (minutes)"), default=10,
         help_text=_("How long before the pickup time the kitchen starts an order."),
@@ -125,9 +134,20 @@ class PickupSlot(models.Model):
 
 
 class MenuItem(models.Model):
+    # Drawings shipped in static/orders/menu/: staff choose one per item in the admin.
+    class Picture(models.TextChoices):
+        DISH = "dish", _("A dish")
+        BREAKFAST_SET = "breakfast-set", _("Congee with a hash brown")
+        CONGEE = "congee", _("A bowl of congee")
+        HASH_BROWN = "hash-brown", _("A hash brown")
+        SOY_MILK = "soy-milk", _("A cup of soy milk")
+        STEAMED_BUN = "steamed-bun", _("A steamed bun")
+
     name = models.CharField(_("name"), max_length=100)
     name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
     description = models.CharField(_("description"), max_length=300, blank=True)
+    description_zh_hans = models.CharField(_("description (Simplified Chinese)"), max_length=300, blank=True)
+    picture = models.CharField(_("picture"), max_length=30, choices=Picture.choices, default=Picture.DISH)
     price = models.DecimalField(_("price"), max_digits=8, decimal_places=2)
     is_available = models.BooleanField(_("available"), default=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
@@ -147,6 +167,16 @@ class MenuItem(models.Model):
         if (language or "").lower().startswith("zh") and self.name_zh_hans:
             return self.name_zh_hans
         return self.name
+
+    def display_description(self, language: str | None = None) -> str:
+        if (language or "").lower().startswith("zh") and self.description_zh_hans:
+            return self.description_zh_hans
+        return self.description
+
+    @property
+    def picture_path(self) -> str:
+        """The drawing's path under static/."""
+        return f"orders/menu/{self.picture}.svg"
 
 
 class Order(models.Model):

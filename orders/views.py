@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
-
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -18,11 +16,9 @@ from django.views.decorators.http import require_GET
 from orders import dates, pickup_times, selectors, services
 from orders.models import Order, Restaurant
 from orders.customers import customer_id_for_request, remember_language
+from orders.identity import restaurant_card
 from orders.payloads import status_note
-
-# The pickup time the page suggests: soon enough for breakfast on the way.
-SUGGESTED_LEAD = timedelta(minutes=2)
-
+from orders.picker import parse_day, picker_times
 
 def _page_text() -> dict[str, str]:
     """Texts the page's script shows, translated on the server."""
@@ -34,41 +30,24 @@ def _page_text() -> dict[str, str]:
         "chooseItems": _("Choose at least one item."),
         "dismiss": _("Dismiss"),
         "noOrders": _("No orders yet."),
-        "left": _("%(count)s left"),
-        "noTimes": _("No pickup times are available right now."),
         "cancelled": _("Order cancelled."),
         "moved": _("Pickup time changed."),
         "missed": _("Sent at %(time)s while you were away"),
         "confirmCancel": _("Cancel this order? This cannot be undone."),
         "statuses": {status: str(label) for status, label in Order.Status.choices},
         "notificationTitle": _("Pickup"),
+        "countdown": _("Ready for pickup in %(time)s"),
     }
 
 
-# The picker the page renders before its script refreshes it.
-FIRST_OFFERS = 96
+# The time chips a picker shows at once; "Later times" shows the next ones.
+TIME_CHIPS = 8
 
 
-def _offer_payload(offer: pickup_times.Offer) -> dict:
-    local = timezone.localtime(offer.start)
-    return {
-        "value": local.isoformat(),
-        "label": dates.time_label(local),
-        "day": local.date().isoformat(),
-        "day_label": dates.day_label(local),
-        "remaining": offer.remaining,
-    }
-
-
-def _offers(limit: int | None = None) -> list[dict]:
-    offers = pickup_times.offered_times(Restaurant.current())
-    return [_offer_payload(offer) for offer in offers[:limit]]
-
-
-def _suggested(offers: list[dict]) -> str:
-    """The first offered time at least two minutes ahead: breakfast on the way."""
-    soon = (timezone.localtime() + SUGGESTED_LEAD).isoformat()
-    return next((offer["value"] for offer in offers if offer["value"] >= soon), offers[0]["value"] if offers else "")
+def _picker() -> dict:
+    """The picker as first rendered: the first day with room, its first chips."""
+    picker = picker_times(Restaurant.current())
+    return {**picker, "times": picker["times"][:TIME_CHIPS]}
 
 
 def _customer(request: HttpRequest) -> str:
@@ -82,12 +61,14 @@ def _customer(request: HttpRequest) -> str:
 @require_GET
 def order_page(request: HttpRequest) -> HttpResponse:
     customer_id = _customer(request)
-    offers = _offers(FIRST_OFFERS)
     context = {
-        "menu": [(item, item.display_name(request.LANGUAGE_CODE)) for item in selectors.menu()],
+        "menu": [
+            (item, item.display_name(request.LANGUAGE_CODE), item.display_description(request.LANGUAGE_CODE))
+            for item in selectors.menu()
+        ],
         "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10],
-        "offers": offers,
-        "suggested_pickup": _suggested(offers),
+        "picker": _picker(),
+        "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "time_zone": settings.TIME_ZONE,
         "page_text": _page_text(),
     }
@@ -107,7 +88,8 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "status_note": status_note(order, now),
         "pickup_label": dates.pickup_label(order.pickup_at),
         "lines": [(line, line.menu_item.display_name(request.LANGUAGE_CODE)) for line in order.lines.all()],
-        "offers": _offers(FIRST_OFFERS),
+        "picker": _picker(),
+        "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "timeline": _timeline(order),
         "time_zone": settings.TIME_ZONE,
         "page_text": _page_text(),
@@ -131,16 +113,17 @@ def _timeline(order) -> list[dict]:
 @require_GET
 @gzip_page
 def pickup_time_offers(request: HttpRequest) -> HttpResponse:
-    """The pickup times a customer may choose now, each with the places left.
+    """The picker's contents for one day (``?day=YYYY-MM-DD``, else the first with room).
 
     Working them out costs a few hundred milliseconds of CPU, and every open
-    tab asks: the answer is cached until a place is taken or given back, or
+    picker asks: the answer is cached until a place is taken or given back, or
     the minute ends (the earliest time moves with the clock).
     """
-    key = f"pickup-times:{request.LANGUAGE_CODE}:{pickup_times.places_version()}:{int(time.time() // 60)}"
+    day = parse_day(request.GET.get("day"))
+    key = f"pickup-times:{request.LANGUAGE_CODE}:{pickup_times.places_version()}:{int(time.time() // 60)}:{day}"
     body = cache.get(key)
     if body is None:
-        body = json.dumps({"time_zone": settings.TIME_ZONE, "times": _offers(), "refresh_after": 30}).encode()
+        body = json.dumps({"time_zone": settings.TIME_ZONE, **picker_times(Restaurant.current(), day)}).encode()
         cache.set(key, body, timeout=120)
     response = HttpResponse(body, content_type="application/json")
     response["Cache-Control"] = "no-store"

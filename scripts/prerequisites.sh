@@ -2,6 +2,7 @@
 # The Debian packages the README's commands need besides Python: GNU gettext
 # (msgfmt compiles the translations, for `make run` and `make test`) and, for
 # the browser tests, Chromium (Playwright cannot fetch its own here) and
+# a Chinese font (fonts-wqy-microhei) for the screenshots, and
 # dbus-daemon (the Web Push test sees and taps Chromium's notifications
 # through a desktop notification server on a private D-Bus).
 # Installed with apt-get when running as root; otherwise the one command to
@@ -12,7 +13,9 @@ missing=()
 for need in "$@"; do
   case "$need" in
     msgfmt) command -v msgfmt > /dev/null || missing+=(gettext) ;;
-    chromium) [ -x /usr/bin/chromium ] || [ -n "${PICKUP_CHROMIUM:-}" ] || missing+=(chromium) ;;
+    chromium) [ -x /usr/bin/chromium ] || [ -n "${PICKUP_CHROMIUM:-}" ] || missing+=(chromium)
+              # A Chinese font, or the Chinese screenshots show empty boxes for every character.
+              [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei) ;;
     dbus) command -v dbus-daemon > /dev/null || missing+=(dbus-daemon) ;;
     *) echo "prerequisites.sh: unknown need '$need'" >&2; exit 2 ;;
   esac

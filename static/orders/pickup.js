@@ -13,6 +13,7 @@
   var shownAlerts = new Set();
   var requestCounter = 0;
   var socket = null;  // window.pickupSocket, opened at the end
+  var picker = window.pickupPicker;  // static/orders/picker.js
 
   function send(message) { return socket.send(message); }
 
@@ -29,10 +30,9 @@
     "order.accepted": function (message) {
       showOrder(message.order);
       document.dispatchEvent(new CustomEvent("pickup:order-placed", { detail: { order: message.order } }));
-      document.getElementById("order-message").textContent = message.message;
-      form.querySelectorAll(".quantity").forEach(function (input) { input.value = 0; });
-      updateTotal();
-      setBusy(false);
+      // Straight to the order's own page, which says "paid" and shows the pickup code.
+      attempt(function () { sessionStorage.setItem("pickup.accepted", message.message); });
+      window.location.assign("/orders/" + message.order.id + "/");
     },
     "order.updated": function (message) {
       showOrder(message.order);
@@ -40,10 +40,13 @@
       var done = "";
       if (message.request_id) { done = message.order.status === "cancelled" ? text.cancelled : text.moved; }
       document.getElementById("order-message").textContent = done;
+      // The cancel button has just gone: reading goes on at what the order's state now is.
+      if (message.request_id === "cancel") { document.getElementById("order-state").focus(); }
     },
     "alert": function (message) { showAlert(message.alert, message.replayed); },
     "error": function (message) {
-      var error = document.getElementById("form-error");
+      var review = document.getElementById("review");
+      var error = document.getElementById(review && !review.hidden ? "review-error" : "form-error");
       if (error) { error.textContent = message.message; }
       if (message.field === "pickup_at") { refreshTimes(); }
       setBusy(false);
@@ -169,82 +172,93 @@
     item.dataset.status = order.status;
   }
 
+  /* The page's total is for display only: the server prices the order (Decimal). */
   function updateTotal() {
     var cents = 0;
     form.querySelectorAll(".quantity").forEach(function (input) {
-      var quantity = parseInt(input.value, 10) || 0;
-      cents += quantity * Math.round(parseFloat(input.dataset.price) * 100);
+      cents += quantityOf(input) * centsOf(input);
     });
     document.getElementById("total").textContent = (cents / 100).toFixed(2);
+    return cents;
   }
 
+  function quantityOf(input) { return Math.max(0, parseInt(input.value, 10) || 0); }
+  function centsOf(input) { return Math.round(parseFloat(input.dataset.price) * 100); }
+
   function setBusy(busy) {
-    document.getElementById("place-order").disabled = busy;
+    var button = document.getElementById("place-order");  // the ordering page's only
+    if (button) { button.disabled = busy; }
+  }
+
+  function chosenItems() {
+    var items = [];
+    form.querySelectorAll(".quantity").forEach(function (input) {
+      var quantity = Number(input.value);
+      if (input.value !== "" && quantity !== 0) {
+        items.push({ menu_item: Number(input.dataset.menuItem), quantity: quantity, input: input });
+      }
+    });
+    return items;
+  }
+
+  /* The review step: what is ordered, when, and the total, before "Confirm and pay". */
+  function showReview(items) {
+    var review = document.getElementById("review");
+    var lines = review.querySelector(".review-lines");
+    lines.replaceChildren.apply(lines, items.map(function (item) {
+      var line = document.createElement("li");
+      line.textContent = item.quantity + " × " + item.input.dataset.name + " — ¥" +
+        (item.quantity * centsOf(item.input) / 100).toFixed(2);
+      return line;
+    }));
+    review.querySelector(".review-when").textContent = picker.describe();
+    review.querySelector(".review-total").textContent = (updateTotal() / 100).toFixed(2);
+    document.getElementById("review-error").textContent = "";
+    form.hidden = true;
+    review.hidden = false;
+    review.querySelector("h2").focus();
+    window.scrollTo(0, review.offsetTop);
+  }
+
+  function hideReview() {
+    document.getElementById("review").hidden = true;
+    form.hidden = false;
+    document.getElementById("review-order").focus();
   }
 
   if (form) {
     form.addEventListener("input", updateTotal);
+    form.addEventListener("click", function (event) {
+      var step = event.target.closest(".step");
+      if (!step) { return; }
+      var input = document.getElementById(step.getAttribute("aria-controls"));
+      input.value = Math.min(Number(input.max), Math.max(0, quantityOf(input) + Number(step.dataset.step)));
+      updateTotal();
+    });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       document.getElementById("form-error").textContent = "";
-      var items = [];
-      form.querySelectorAll(".quantity").forEach(function (input) {
-        var quantity = Number(input.value);
-        if (input.value !== "" && quantity !== 0) {
-          items.push({ menu_item: Number(input.dataset.menuItem), quantity: quantity });
-        }
-      });
+      var items = chosenItems();
       if (!items.length) {
         document.getElementById("form-error").textContent = text.chooseItems;
         return;
       }
+      showReview(items);
+    });
+    document.getElementById("back-to-menu").addEventListener("click", hideReview);
+    document.getElementById("place-order").addEventListener("click", function () {
+      var items = chosenItems().map(function (item) { return { menu_item: item.menu_item, quantity: item.quantity }; });
       requestCounter += 1;
-      var sent = send({
-        type: "order.place",
-        request_id: "r" + requestCounter,
-        items: items,
-        pickup_at: document.getElementById("pickup-at").value
+      var requestId = "r" + requestCounter;
+      setBusy(true);
+      picker.fresh(function (pickupAt) {
+        var sent = send({ type: "order.place", request_id: requestId, items: items, pickup_at: pickupAt });
+        if (!sent) { setBusy(false); document.getElementById("review-error").textContent = text.offline; }
       });
-      if (sent) { setBusy(true); } else { document.getElementById("form-error").textContent = text.offline; }
     });
   }
 
-  /* The pickup-time picker offers only times the restaurant has room for;
-     it is refreshed as slots fill up and time passes. */
-  var picker = document.getElementById("pickup-at");
-  var refreshTimer = null;
-
-  function refreshTimes() {
-    if (!picker) { return; }
-    clearTimeout(refreshTimer);
-    fetch("/pickup-times/", { credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
-      .then(function (data) {
-        var chosen = picker.value;
-        picker.replaceChildren();
-        var group = null;
-        data.times.forEach(function (time) {
-          if (!group || group.label !== time.day_label) {
-            group = document.createElement("optgroup");
-            group.label = time.day_label;
-            picker.append(group);
-          }
-          var option = document.createElement("option");
-          option.value = time.value;
-          option.textContent = time.label + " · " + fill(text.left, { count: time.remaining });
-          option.selected = time.value === chosen;
-          group.append(option);
-        });
-        if (!data.times.length) {
-          var none = document.createElement("option");
-          none.value = "";
-          none.textContent = text.noTimes;
-          picker.append(none);
-        }
-        refreshTimer = setTimeout(refreshTimes, data.refresh_after * 1000);
-      })
-      .catch(function () { refreshTimer = setTimeout(refreshTimes, 10000); });
-  }
+  function refreshTimes() { if (picker) { picker.refresh(); } }
 
   var cancelButton = document.getElementById("cancel-order");
   if (cancelButton) {
@@ -258,11 +272,41 @@
     });
     document.getElementById("reschedule-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      sendOrSay({ type: "order.reschedule", request_id: "move", order_id: orderId, pickup_at: picker.value });
+      picker.fresh(function (pickupAt) {
+        sendOrSay({ type: "order.reschedule", request_id: "move", order_id: orderId, pickup_at: pickupAt });
+      });
     });
   }
 
-  if (picker) { refreshTimer = setTimeout(refreshTimes, 30000); }
+  /* The order's page counts down to the pickup time while the kitchen has the order. */
+  var COUNTING = ["placed", "queued", "preparing"];
+
+  function countdown(detail) {
+    var shown = detail.querySelector(".countdown");
+    var left = Math.floor((Date.parse(detail.querySelector(".pickup-when").dateTime) - Date.now()) / 1000);
+    shown.hidden = left <= 0 || COUNTING.indexOf(detail.dataset.status) < 0;
+    if (shown.hidden) { return; }
+    var hours = Math.floor(left / 3600);
+    var minutes = Math.floor(left / 60) % 60;
+    var seconds = ("0" + (left % 60)).slice(-2);
+    var time = hours ? hours + ":" + ("0" + minutes).slice(-2) + ":" + seconds : minutes + ":" + seconds;
+    shown.textContent = fill(text.countdown, { time: time });
+  }
+
+  var orderPage = document.querySelector(".order-detail");
+  if (orderPage) {
+    orderPage.dataset.status = document.getElementById("order-state").dataset.status;
+    countdown(orderPage);
+    setInterval(function () { countdown(orderPage); }, 1000);
+    // Just ordered: say it is paid, and start reading at the pickup code.
+    attempt(function () {
+      var accepted = sessionStorage.getItem("pickup.accepted");
+      if (!accepted) { return; }
+      sessionStorage.removeItem("pickup.accepted");
+      document.getElementById("order-message").textContent = accepted;
+      document.getElementById("code-heading").focus();
+    });
+  }
 
   // Last: the socket's first messages use everything above.
   socket = window.pickupSocket("/ws/customer/", {

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from pickup.testing import Stack
 
@@ -114,23 +115,18 @@ def site(tmp_path, prepared_database, pickup_soon):
 
 
 def order_breakfast(page, base_url: str) -> str:
-    """Order one breakfast set for the first offered pickup time; returns the pickup code."""
+    """Order one breakfast set "as soon as possible" (the first offered pickup time), through the
+    review step; the page goes straight to the order's own page. Returns the pickup code."""
     page.goto(base_url + "/")
     page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
     page.locator("input.quantity").first.fill("1")
-    first_time = page.locator("#pickup-at option").first.get_attribute("value")
-    page.select_option("#pickup-at", first_time)
-    page.get_by_role("button", name=_order_button(page)).click()
-    page.locator("#order-message").filter(has_text=_accepted_text(page)).wait_for(timeout=10_000)
-    return page.locator("#orders li .code").first.inner_text()
-
-
-def _order_button(page) -> str:
-    return "下单并付款" if page.evaluate("document.documentElement.lang").startswith("zh") else "Order and pay"
-
-
-def _accepted_text(page) -> str:
-    return "支付成功" if page.evaluate("document.documentElement.lang").startswith("zh") else "Payment successful"
+    expect(page.locator("#pickup-picker [data-asap]")).to_be_checked()  # the picker's default
+    chinese = page.evaluate("document.documentElement.lang").startswith("zh")
+    page.get_by_role("button", name="去结算" if chinese else "Review order").click()
+    page.get_by_role("button", name="确认并付款" if chinese else "Confirm and pay").click()
+    page.locator("#order-message").filter(has_text="支付成功" if chinese else "Payment successful").wait_for(timeout=10_000)
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    return page.locator(".pickup-code").inner_text()
 
 
 def staff_login(page, base_url: str) -> None:

@@ -37,9 +37,7 @@ def customer_following_a_new_order(browser, site):
     """A customer's phone that has ordered breakfast and follows the order on its own page: (context, page, code)."""
     customer = browser.new_context(viewport=PHONE, locale="en-US")
     page = customer.new_page()
-    code = order_breakfast(page, site.base_url)
-    page.locator("#orders li a").first.click()
-    page.locator("#connection[data-state='connected']").wait_for()
+    code = order_breakfast(page, site.base_url)  # the order's page opens
     return customer, page, code
 
 
@@ -48,15 +46,31 @@ def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, s
     page = customer.new_page()
     page.goto(site.base_url + "/")
     page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
-    page.get_by_label("Breakfast set").fill("1")
-    page.get_by_label("Soy milk").fill("1")
+    page.get_by_role("button", name="One more Breakfast set").click()
+    page.get_by_role("button", name="One more Soy milk").click()
+    page.get_by_role("button", name="One more Soy milk").click()
+    page.get_by_role("button", name="One fewer Soy milk").click()
+    expect(page.get_by_label("Soy milk")).to_have_value("1")
     expect(page.locator("#total")).to_have_text("8.50")
     page.screenshot(path=str(screenshot_dir / "ordering-page-phone.png"), full_page=True)
+    page.get_by_role("button", name="Review order").click()
+    review = page.locator("#review")
+    expect(review.get_by_role("heading", name="Review your order")).to_be_focused()
+    expect(review.locator(".review-lines li")).to_have_text([re.compile(r"^1 × Breakfast set.* — ¥6\.00$"), "1 × Soy milk — ¥2.50"])
+    expect(review.locator(".review-total")).to_have_text("8.50")
+    expect(review.locator(".review-when")).to_contain_text("As soon as possible")
+    page.screenshot(path=str(screenshot_dir / "ordering-review-phone.png"), full_page=True)
+    review.get_by_role("button", name="Confirm and pay").click()
 
-    code = order_breakfast(page, site.base_url)
-
+    expect(page.locator("#order-message")).to_have_text("Payment successful, please wait for your pickup alert.")
+    expect(page.locator("#code-heading")).to_be_focused()  # the pickup code is the news
+    code = page.locator(".pickup-code").inner_text()
+    expect(page.locator(".order-detail .lines")).to_contain_text("1 × Soy milk")
+    expect(page.locator(".countdown")).to_contain_text("Ready for pickup in 0:")
     banner = page.locator("#alerts .alert-pickup")
     expect(banner).to_contain_text(f"Order {code} is ready, please collect it at the counter.", timeout=30_000)
+    expect(page.locator(".countdown")).to_be_hidden()
+    page.goto(site.base_url + "/")
     expect(page.locator("#orders li[data-status='ready'] .code", has_text=code)).to_be_visible()
     page.locator("#orders li a").first.click()
     expect(page.locator(".pickup-code")).to_have_text(code)
@@ -96,11 +110,12 @@ def test_staff_see_a_new_order_live_and_marking_it_ready_alerts_the_customer(bro
 def test_customer_reschedules_then_staff_cancel_with_a_reason_the_customer_is_told(browser, site):
     staff, kitchen = kitchen_screen(browser, site)
     customer, page, code = customer_following_a_new_order(browser, site)
-    later = page.locator("#pickup-at option").nth(1)  # the customer may still move it
-    page.select_option("#pickup-at", later.get_attribute("value"))
+    later = page.locator("#pickup-picker .time-chips .chip").nth(1)  # the customer may still move it
+    later_time = later.inner_text()
+    later.click()
     page.get_by_role("button", name="Change pickup time").click()
     expect(page.locator("#order-message")).to_have_text("Pickup time changed.")
-    expect(page.locator(".pickup-when")).to_have_text(re.compile(later.inner_text()[:5] + "$"))
+    expect(page.locator(".pickup-when")).to_have_text(re.compile(later_time + "$"))
 
     card = kitchen_card(kitchen, order_id_of(page))
     card.get_by_role("button", name="Cancel").click()
@@ -158,12 +173,12 @@ def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to
     page = customer.new_page()
     page.goto(site.base_url + "/")
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
-    expect(page.get_by_role("button", name="下单并付款")).to_be_visible()
+    expect(page.get_by_role("button", name="去结算")).to_be_visible()
     expect(page.locator(".menu")).to_contain_text("酸菜鸡肉粥")
     code = order_breakfast(page, site.base_url)
     expect(page.locator("#alerts .alert-pickup")).to_contain_text(f"订单 {code}", timeout=30_000)
 
     page.get_by_label("语言").select_option("en")
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.get_by_role("button", name="Order and pay")).to_be_visible()
+    expect(page.locator(".pickup-code-label")).to_have_text("Your pickup code")
     customer.close()

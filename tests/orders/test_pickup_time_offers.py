@@ -1,4 +1,4 @@
-"""The page's pickup-time picker is fed only times that are valid and still have room."""
+"""The page's pickup-time picker is fed only times that are valid and still have room, one day at a time."""
 
 from __future__ import annotations
 
@@ -31,13 +31,40 @@ def test_offers_list_valid_times_with_room_in_the_restaurant_zone(client, restau
     assert all(value.utcoffset().total_seconds() == 8 * 3600 for value in values)
     assert all(1 <= time["remaining"] <= 3 for time in body["times"])
     assert body["times"][0]["label"] == values[0].strftime("%H:%M")
+    assert body["earliest"] == body["times"][0]  # "as soon as possible": the earliest time with room
     assert response["Cache-Control"] == "no-store"
+
+
+def test_the_picker_gets_one_day_at_a_time(client, restaurant):
+    restaurant.max_days_ahead = 2
+    restaurant.save()
+    first_day = client.get("/pickup-times/").json()
+    days = [day["value"] for day in first_day["days"]]
+    assert first_day["day"] == days[0]
+    assert first_day["days"][0]["label"] in ("Today", "Tomorrow")  # today may have closed already
+
+    later = client.get(f"/pickup-times/?day={days[-1]}").json()
+
+    assert later["day"] == days[-1]
+    assert {time["value"][:10] for time in later["times"]} == {days[-1]}
+    assert later["earliest"]["value"] < later["times"][0]["value"]  # "as soon as possible" stays the first day's
+    assert client.get("/pickup-times/?day=not-a-day").json()["day"] == days[0]
+
+
+def test_the_ordering_page_shows_as_soon_as_possible_and_a_handful_of_times(client, menu):
+    before = client.get("/pickup-times/").json()["earliest"]["value"]
+    page = client.get("/").content.decode()
+    after = client.get("/pickup-times/").json()["earliest"]["value"]
+    assert any(f'value="{earliest}" data-asap checked' in page for earliest in (before, after))  # a minute may turn
+    assert page.count('name="pickup_at"') == 1 + 8  # not hundreds of options
+    assert "As soon as possible" in page
 
 
 def test_the_ordering_page_offers_the_same_times_and_names_its_zone(client, menu):
     page = client.get("/").content.decode()
     offered = client.get("/pickup-times/").json()["times"]
-    assert f'<option value="{offered[0]["value"]}"' in page
+    # The second time offered (a minute may have turned between the two requests: then the first).
+    assert any(f'<input type="radio" name="pickup_at" value="{time["value"]}">' in page for time in offered[:2])
     assert "Asia/Shanghai" in page
 
 
@@ -64,5 +91,8 @@ def test_the_offers_are_cached_until_a_place_is_taken(client, restaurant, menu):
 
 
 def test_the_offers_are_sent_compressed_to_a_browser_that_accepts_it(client, restaurant):
+    restaurant.slot_minutes = 1  # the demo's: over a thousand times a day
+    restaurant.save()
     response = client.get("/pickup-times/", HTTP_ACCEPT_ENCODING="gzip")
     assert response["Content-Encoding"] == "gzip"
+    assert len(response.content) < 20_000

@@ -1,0 +1,64 @@
+"""What the pickup-time picker shows: "as soon as possible", the days, and one day's times.
+
+The page asks for one day at a time (a restaurant with 1-minute slots offers
+over a thousand times a day, a week ahead ten thousand), so no answer is
+bigger than a day's list, and it goes out gzip-compressed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from orders import dates, pickup_times
+from orders.models import Restaurant
+
+# How often an open picker asks again: the earliest time moves with the clock.
+REFRESH_SECONDS = 30
+
+
+def _time(offer: pickup_times.Offer) -> dict:
+    local = timezone.localtime(offer.start)
+    return {"value": local.isoformat(), "label": dates.time_label(local), "remaining": offer.remaining}
+
+
+def _day_label(day: date, today: date) -> str:
+    """"Today", "Tomorrow", else "Tue 1 Dec" / "12月1日 周二"."""
+    if day == today:
+        return _("Today")
+    if (day - today).days == 1:
+        return _("Tomorrow")
+    return dates.day_label(datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone()))
+
+
+def parse_day(text: str | None) -> date | None:
+    """The ``day`` a page asked for, or None for "the first day with room" (a bad value included)."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def picker_times(restaurant: Restaurant, day: date | None = None, *, now: datetime | None = None) -> dict:
+    """The picker's contents: the earliest time with room, the days that have room, and ``day``'s times.
+
+    A day without room (or none asked for) gives the first day that has some.
+    """
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    by_day: dict[date, list[pickup_times.Offer]] = {}
+    for offer in pickup_times.offered_times(restaurant, now=now):
+        by_day.setdefault(timezone.localtime(offer.start).date(), []).append(offer)
+    if day not in by_day:
+        day = next(iter(by_day), None)
+    offers = by_day.get(day, [])
+    first = next(iter(by_day.values()), [None])[0]
+    return {
+        "earliest": _time(first) if first else None,
+        "days": [{"value": each.isoformat(), "label": _day_label(each, today)} for each in by_day],
+        "day": day.isoformat() if day else None,
+        "times": [_time(offer) for offer in offers],
+        "refresh_after": REFRESH_SECONDS,
+    }

@@ -1,0 +1,98 @@
+"""The pickup-time picker on a phone: "as soon as possible", a day, a handful of time chips.
+
+The server sends one day at a time; the picker is a radio group, so the
+keyboard and screen readers get the same choices as a thumb.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE
+
+pytestmark = pytest.mark.browser
+
+WORDS = {
+    "en": {"locale": "en-US", "asap": "As soon as possible", "tomorrow": "Tomorrow", "later": "Later times", "earlier": "Earlier times",
+           "review": "Review order", "order": "Confirm and pay", "move": "Change pickup time", "moved": "Pickup time changed."},
+    "zh": {"locale": "zh-CN", "asap": "尽快取餐", "tomorrow": "明天", "later": "更晚的时间", "earlier": "更早的时间",
+           "review": "去结算", "order": "确认并付款", "move": "修改取餐时间", "moved": "取餐时间已修改。"},
+}
+
+
+def tap_heights(page, selector: str) -> list[float]:
+    return page.locator(selector).evaluate_all("els => els.map(el => el.getBoundingClientRect().height)")
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_customer_picks_tomorrow_at_a_later_time_then_moves_it_to_as_soon_as_possible(browser, site, language, screenshot_dir):
+    words = WORDS[language]
+    customer = browser.new_context(viewport=PHONE, locale=words["locale"])
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    picker = page.locator("#pickup-picker")
+    asap = picker.get_by_role("radio", name=re.compile(words["asap"]))
+    expect(asap).to_be_checked()
+    assert picker.locator(".time-chips .chip").count() <= 8  # a handful, not hundreds
+    assert min(tap_heights(page, "#pickup-picker .chip span, #pickup-picker button:visible")) >= 44
+
+    asap.focus()  # a keyboard moves through the group with the arrow keys
+    page.keyboard.press("ArrowDown")
+    first_chip = picker.locator(".time-chips input").first
+    expect(first_chip).to_be_checked()
+    expect(asap).not_to_be_checked()
+    chosen = first_chip.get_attribute("value")
+    later = picker.get_by_role("button", name=words["later"])
+    if later.is_visible():  # today has more than eight times left (not so after 23:20)
+        later.click()  # the server rendered eight; the rest of the day comes now
+        expect(picker.locator(".time-chips input").first).not_to_have_attribute("value", chosen)
+        picker.get_by_role("button", name=words["earlier"]).click()
+        expect(picker.locator(".time-chips input").first).to_have_attribute("value", chosen)
+        expect(picker.locator(".time-chips input").first).to_be_checked()  # still the customer's choice
+
+    with page.expect_response(lambda response: "/pickup-times/?day=" in response.url):
+        picker.get_by_text(words["tomorrow"], exact=True).click()  # one day at a time from the server
+    expect(picker.locator(".time-chips .chip").first).to_have_text("00:00")
+    picker.get_by_role("button", name=words["later"]).click()
+    expect(picker.locator(".time-chips .chip").first).to_have_text("00:40")  # 5-minute slots, 8 a page
+    picker.get_by_text("00:45", exact=True).click()
+    picker.screenshot(path=str(screenshot_dir / f"pickup-time-picker-phone-{language}.png"))
+
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name=words["review"]).click()
+    expect(page.locator("#review .review-when")).to_have_text(f"{words['tomorrow']} 00:45")
+    page.get_by_role("button", name=words["order"]).click()
+
+    expect(page.locator(".pickup-when")).to_have_text(re.compile("00:45$"), timeout=10_000)  # the order's page
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    earliest = page.locator("#pickup-picker .asap-time").inner_text()
+    expect(page.locator("#pickup-picker [data-asap]")).to_be_checked()  # the same picker reschedules
+    page.get_by_role("button", name=words["move"]).click()
+    expect(page.locator("#order-message")).to_have_text(words["moved"])
+    expect(page.locator(".pickup-when")).to_have_text(re.compile(earliest + "$"))
+    customer.close()
+
+
+def test_the_picker_asks_the_server_again_only_while_it_is_on_screen(browser, site):
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.clock.install()  # the page's timers run when the test moves its clock, not with the machine's
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if "/pickup-times/" in request.url else None)
+    page.goto(site.base_url + "/")
+    picker = page.locator("#pickup-picker")
+    expect(picker).not_to_be_in_viewport()  # below the menu on a phone
+
+    page.clock.run_for("02:00")
+    assert asked == []  # two minutes, and not one request for a picker nobody sees
+
+    picker.scroll_into_view_if_needed()
+    expect(picker).to_be_in_viewport()
+    with page.expect_request("**/pickup-times/**"):
+        page.clock.run_for("00:31")
+    assert len(asked) == 1
+    customer.close()
