@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from notifications.services import TIMER_CLAIM_MARGIN
+from notifications.socket_pushes import TIMER_CLAIM_MARGIN
 from tests.processes.clients import Customer, menu_item_id, session_cookie, wait_until
 from tests.processes.crashes import kill_when
 from tests.processes.records import alerts_held_by_a_sender, all_acknowledged, first_push_senders, pickup_alerts
