@@ -112,6 +112,11 @@ class Memberships:
         try:
             while True:
                 await asyncio.sleep(CHECK_EVERY)
+                if asyncio.current_task().cancelling():
+                    # redis-py can swallow a cancellation and return as if
+                    # answered; without this the keeper would go on (and a
+                    # loop closing at the end of a test would wait for ever).
+                    raise asyncio.CancelledError
                 try:
                     lost = not await client.exists(self._marker)
                     if lost or unfinished or time.monotonic() - refreshed > REFRESH_EVERY:
@@ -122,6 +127,8 @@ class Memberships:
                         if owed:
                             logger.warning("Redis lost this process's groups; %d memberships joined again", joined)
                 except Exception as error:  # Redis down: try again next round
+                    if asyncio.current_task().cancelling():
+                        raise asyncio.CancelledError from error
                     logger.warning("cannot check group memberships (%s); retrying", error.__class__.__name__)
         finally:
             await client.aclose()
