@@ -71,7 +71,7 @@ def serious_violations(page) -> list[str]:
 
 
 @pytest.mark.parametrize("pickup_soon", [90])  # the clock must not make the order ready before staff do
-def test_the_board_moves_a_code_from_preparing_to_ready_when_staff_mark_it_ready(browser, site, screenshot_dir):
+def test_the_board_moves_a_code_from_preparing_to_ready_when_staff_mark_it_ready(browser, site):
     code = preparing_order(site)
     staff, kitchen = staff_page(browser, site)
     board_url = make_board_link(kitchen, site.base_url)
@@ -88,7 +88,6 @@ def test_the_board_moves_a_code_from_preparing_to_ready_when_staff_mark_it_ready
     expect(tv.locator("#board-ready .board-code", has_text=code)).to_be_visible(timeout=10_000)
     expect(tv.locator("#board-preparing .board-code", has_text=code)).to_have_count(0)
     expect(tv.locator("#board-ready .board-waited")).to_have_text("0 min · 0 分钟")
-    tv.screenshot(path=str(screenshot_dir / "counter-board.png"))
     pushed = [json.loads(frame) for frame in frames if '"board.state"' in frame]
     assert pushed, "the board heard nothing over its socket"
     for message in pushed:
@@ -170,7 +169,7 @@ def test_staff_screens_have_no_serious_accessibility_violations(browser, site):
     tv.context.close()
 
 
-def test_thirty_codes_fit_on_the_board_without_scrolling(browser, site):
+def test_thirty_codes_fit_on_the_board_without_scrolling(browser, site, screenshot_dir):
     site.shell(
         "from orders import pickup_times, services\n"
         "from orders.models import BoardLink, MenuItem, Order, Restaurant\n"
@@ -189,4 +188,5 @@ def test_thirty_codes_fit_on_the_board_without_scrolling(browser, site):
         expect(code).to_be_in_viewport()
     assert tv.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
     assert tv.evaluate("parseFloat(getComputedStyle(document.querySelector('.board-code')).fontSize)") >= 48
+    tv.screenshot(path=str(screenshot_dir / "counter-board.png"))
     tv.context.close()
