@@ -7,12 +7,14 @@ the same lifecycle, alerts and kitchen queue as everything else.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from orders import services
-from orders.models import MenuItem, OpeningHours, Order, OrderLine, PickupSlot, Restaurant
+from orders import boards, services
+from orders.models import BoardLink, MenuItem, OpeningHours, Order, OrderLine, PickupSlot, Restaurant
 from pickup.admin import ReadOnlyAdmin
 from pickup.errors import PickupError
 
@@ -171,3 +173,37 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description=_("Cancel (alerts the customer)"), permissions=["change"])
     def cancel_orders(self, request, queryset):
         self._move(request, queryset, Order.Status.CANCELLED)
+
+
+@admin.register(BoardLink)
+class BoardLinkAdmin(admin.ModelAdmin):
+    """Links that open the counter screen on a TV: created here with a random token, never edited, revoked."""
+
+    list_display = ["name", "link", "created_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    fields = ["name", "link", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["link", "created_at", "revoked_at"] if obj is None else self.fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, not deleted: the list keeps which screens once had a link
+
+    @admin.display(description=_("link"))
+    def link(self, board: BoardLink) -> str:
+        if board.pk is None:
+            return _("Made when you save.")
+        if board.is_revoked:
+            return _("revoked")
+        url = reverse("orders:board", args=[board.token])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+    @admin.action(description=_("Revoke (the screen closes at once)"), permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = boards.revoke_links(list(queryset))
+        self.message_user(
+            request,
+            ngettext("%(n)d board link revoked.", "%(n)d board links revoked.", revoked) % {"n": revoked},
+            messages.SUCCESS,
+        )

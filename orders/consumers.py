@@ -22,7 +22,7 @@ from notifications import acks
 from notifications import services as alert_services
 from notifications.memberships import memberships
 from notifications.sender import STAFF_GROUP, customer_group
-from orders import selectors, services
+from orders import boards, selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
 from orders.parsing import AcknowledgeAlert, CancelOrder, PlaceOrder, RescheduleOrder
@@ -210,3 +210,59 @@ class KitchenConsumer(JsonSocket):
 
     async def kitchen_changed(self, event):
         await self.send_json({"type": "kitchen.changed", "event": event["event"], "order_ids": event["order_ids"]})
+
+
+class BoardConsumer(JsonSocket):
+    """The counter screen's socket: opened by a board link's token, sent codes and states only.
+
+    It hears the kitchen's "something changed" and answers with the whole
+    board (``board.state``, from the database), read again on every change,
+    so a lost message is mended by the next one. A link revoked in the admin
+    closes its boards with CLOSE_BOARD_REVOKED, also when that message was lost.
+    """
+
+    handlers = {"ping": JsonSocket.answer_ping}
+
+    async def connect(self):
+        self.token = self.scope["url_route"]["kwargs"]["token"]
+        link = await database_sync_to_async(boards.find_link)(self.token)
+        await self.accept()  # accepted first, so the page reads the close code
+        if link is None or link.is_revoked:
+            await self.close(code=boards.CLOSE_BOARD_UNKNOWN if link is None else boards.CLOSE_BOARD_REVOKED)
+            return
+        self.groups_joined = [STAFF_GROUP, boards.board_group(link.pk)]
+        for group in self.groups_joined:
+            await memberships.join(group, self.channel_name)
+        self.refresh_task: asyncio.Task | None = None
+        self.stale = False
+        await self.send_board()
+
+    async def disconnect(self, code):
+        if getattr(self, "refresh_task", None):
+            self.refresh_task.cancel()
+        for group in getattr(self, "groups_joined", []):
+            await memberships.leave(group, self.channel_name)
+
+    def describe(self) -> str:
+        return "a counter board"
+
+    async def send_board(self):
+        board = await database_sync_to_async(boards.board_state)(self.token)
+        if board is None:
+            await self.close(code=boards.CLOSE_BOARD_REVOKED)
+        else:
+            await self.send_json({"type": "board.state", "board": board})
+
+    async def refresh(self):
+        """Read the board again until no change came in meanwhile: a burst of orders costs a few reads."""
+        while self.stale:
+            self.stale = False
+            await self.send_board()
+
+    async def kitchen_changed(self, event):
+        self.stale = True
+        if self.refresh_task is None or self.refresh_task.done():
+            self.refresh_task = asyncio.create_task(self.refresh())
+
+    async def board_revoked(self, event):
+        await self.close(code=boards.CLOSE_BOARD_REVOKED)

@@ -1,12 +1,16 @@
-"""The kitchen screen inside the admin: the live board and its one-click steps.
+"""The kitchen screen: the live board and its one-click steps.
 
-Mounted by OrderAdmin.get_urls, so every view here is behind the admin's
-staff login and the order permissions.
+The page lives in the admin (mounted by OrderAdmin.get_urls) and, for a
+screen on the kitchen wall, at /kitchen/ without the admin's sidebar and
+breadcrumbs; both are for staff allowed to view orders. The board tells the
+screen which steps each order allows, from the order's lifecycle table, so
+the screen keeps no copy of it.
 """
 
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -29,13 +33,23 @@ STEPS = {
 }
 
 
-def _board_payload() -> dict:
+def allowed_steps(order: Order) -> list[str]:
+    """The steps (STEPS' names) the order's lifecycle allows from its current status."""
+    return [step for step, status in STEPS.items() if order.can_become(status)]
+
+
+def _board_payload(user: AbstractBaseUser | AnonymousUser) -> dict:
     board = selectors.kitchen_board()
+    may_change = user.has_perm("orders.change_order")
     return {
         "now": timezone.localtime().isoformat(),  # every time sent is in the restaurant's offset
         "sections": {
             section: [
-                dict(order_payload(order), collection_overdue=order.reminded)
+                dict(
+                    order_payload(order),
+                    collection_overdue=order.reminded,
+                    steps=allowed_steps(order) if may_change else [],
+                )
                 for order in orders
             ]
             for section, orders in board.items()
@@ -49,17 +63,13 @@ def may_watch_kitchen(user) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff and user.has_perm("orders.view_order")
 
 
-def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
-    if not may_watch_kitchen(request.user):
-        raise PermissionDenied
-    text = {
+def _kitchen_text() -> dict:
+    """Texts the screen's script shows, translated on the server."""
+    return {
         "live": _("Live"),
         "offline": _("Offline, reconnecting…"),
         "connecting": _("Connecting…"),
-        "start": _("Start"),
-        "ready": _("Ready"),
-        "pickedUp": _("Picked up"),
-        "cancel": _("Cancel"),
+        "steps": {"start": _("Start"), "ready": _("Ready"), "picked-up": _("Picked up"), "cancel": _("Cancel")},
         "overdue": _("overdue"),
         "empty": _("Nothing here."),
         "inTime": _("in %(time)s"),
@@ -67,11 +77,28 @@ def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
         "waiting": _("waiting %(time)s"),
         "newOrders": _("New orders: %(codes)s"),
     }
-    context = {
-        **admin_context, "title": _("Kitchen queue"), "board": _board_payload(), "kitchen_text": text,
+
+
+def _kitchen_context(request: HttpRequest) -> dict:
+    if not may_watch_kitchen(request.user):
+        raise PermissionDenied
+    return {
+        "title": _("Kitchen queue"), "board": _board_payload(request.user), "kitchen_text": _kitchen_text(),
         "cancel_reasons": Order.CancelReason.choices,
     }
-    return TemplateResponse(request, "admin/orders/kitchen.html", context)
+
+
+def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
+    context = _kitchen_context(request)
+    return TemplateResponse(request, "admin/orders/kitchen.html", {**admin_context, **context})
+
+
+@staff_member_required
+@require_GET
+def kitchen_screen(request: HttpRequest) -> HttpResponse:
+    """The same screen on its own, for a wall or a tablet: no sidebar, no breadcrumbs, a full-screen button."""
+    context = _kitchen_context(request)
+    return TemplateResponse(request, "orders/kitchen_screen.html", {**context, "full_screen": True})
 
 
 @staff_member_required
@@ -79,7 +106,7 @@ def kitchen_page(request: HttpRequest, admin_context: dict) -> HttpResponse:
 def kitchen_board(request: HttpRequest) -> JsonResponse:
     if not may_watch_kitchen(request.user):
         raise PermissionDenied
-    return JsonResponse(_board_payload())
+    return JsonResponse(_board_payload(request.user))
 
 
 @staff_member_required

@@ -8,6 +8,7 @@ update.
 from __future__ import annotations
 
 import copy
+import secrets
 import uuid
 from datetime import datetime, time
 from time import monotonic
@@ -287,3 +288,35 @@ class PickupCodeCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.last_number}"
+
+
+def new_board_token() -> str:
+    """256 random bits, URL-safe: a board link cannot be guessed."""
+    return secrets.token_urlsafe(32)
+
+
+class BoardLink(models.Model):
+    """A link that opens the counter screen (pickup codes only) on a TV, without a login.
+
+    Staff create one per screen in the admin and revoke it when a screen is
+    lost or replaced; a revoked link's board closes at once.
+    """
+
+    name = models.CharField(
+        _("screen"), max_length=60, help_text=_("Where the screen hangs, for example “TV above the counter”.")
+    )
+    token = models.CharField(_("token"), max_length=64, unique=True, default=new_board_token, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("counter board link")
+        verbose_name_plural = _("counter board links")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

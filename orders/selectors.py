@@ -64,3 +64,21 @@ def kitchen_board(now=None) -> dict[str, list[Order]]:
 def _due(order: Order, now: datetime) -> bool:
     """The kitchen should be on it: its preparation time (or, without one, its pickup time) has come."""
     return (order.preparation_at or order.pickup_at) <= now
+
+
+def counter_board(now: datetime) -> tuple[list[Order], list[Order]]:
+    """The counter screen's orders: (being prepared or due, ready for collection).
+
+    The same split as the kitchen screen's "now" and "ready", read without
+    lines or customers: the board shows codes only.
+    """
+    fields = ("pickup_code", "status", "pickup_at", "preparation_at", "ready_at")
+    active = Order.objects.filter(status__in=(*Order.WAITING, Order.Status.READY)).only(*fields).order_by("pickup_at", "pk")
+    preparing, ready = [], []
+    for order in active:
+        if order.status == Order.Status.READY:
+            ready.append(order)
+        elif order.status == Order.Status.PREPARING or _due(order, now):
+            preparing.append(order)
+    ready.sort(key=lambda order: (order.ready_at or order.pickup_at, order.pk))
+    return preparing, ready

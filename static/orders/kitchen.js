@@ -59,14 +59,12 @@
     return element;
   }
 
+  /* One button per step the server says the order allows (order.steps): the
+     order's lifecycle lives on the server only. */
   function actions(order) {
     var list = document.createElement("div");
     list.className = "kitchen-actions";
-    var waiting = order.status !== "ready";
-    if (order.status === "queued" || order.status === "placed") { list.append(button(order, "start", text.start)); }
-    if (waiting) { list.append(button(order, "ready", text.ready)); }
-    if (!waiting) { list.append(button(order, "picked-up", text.pickedUp)); }
-    if (waiting) { list.append(button(order, "cancel", text.cancel)); }
+    order.steps.forEach(function (step) { list.append(button(order, step, text.steps[step])); });
     return list;
   }
 
@@ -207,6 +205,15 @@
     localStorage.setItem("pickup.kitchenSound", sound.checked ? "on" : "off");
     if (sound.checked) { window.pickupTone(660, 0.15); }  // the click unlocks audio, and proves it works
   });
+  /* On the stand-alone screen: fill the wall display, where the browser allows it. */
+  var fullScreen = document.getElementById("kitchen-full-screen");
+  if (fullScreen && document.fullscreenEnabled) {
+    fullScreen.hidden = false;
+    fullScreen.addEventListener("click", function () {
+      if (document.fullscreenElement) { document.exitFullscreen(); } else { document.documentElement.requestFullscreen(); }
+    });
+  }
+
   render();
   setInterval(function () { document.querySelectorAll(".kitchen-order").forEach(tick); }, 1000);
   setInterval(refresh, 30000);  // anything a lost message missed

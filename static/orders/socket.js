@@ -10,7 +10,8 @@
  *     onMessage: function (message) {},   // every JSON message from the server
  *     onState: function (state) {},       // "connecting", "open" or "offline"
  *     onOpen: function () {},             // after each (re)connection
- *     finalCodes: [4401]                  // close codes after which it stops trying
+ *     finalCodes: [4401],                 // close codes after which it stops trying
+ *     onFinalClose: function (code) {}    // then called once with that code
  *   });
  *   socket.send({ type: "ping" });        // false when not connected
  */
@@ -51,7 +52,11 @@ window.pickupSocket = function (path, options) {
   function lost(code) {
     socket = null;
     say("offline");
-    if ((options.finalCodes || []).indexOf(code) >= 0) { gaveUp = true; return; }
+    if ((options.finalCodes || []).indexOf(code) >= 0) {
+      gaveUp = true;
+      if (options.onFinalClose) { options.onFinalClose(code); }
+      return;
+    }
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, retryDelay + Math.random() * 250);
     retryDelay = Math.min(retryDelay * 2, LAST_RETRY);

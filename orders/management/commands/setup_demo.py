@@ -46,6 +46,7 @@ STAFF_PERMISSIONS = [
     "view_order", "change_order", "view_menuitem", "change_menuitem", "view_alert",
     "view_restaurant", "change_restaurant", "view_openinghours", "add_openinghours",
     "change_openinghours", "delete_openinghours", "view_pickupslot",
+    "view_boardlink", "add_boardlink", "change_boardlink",
 ]
 
 
