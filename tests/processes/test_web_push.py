@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
 
+from tests.processes.clients import Customer, menu_item_id, session_cookie, wait_until
 from tests.processes.orders_in_bulk import place_orders
 from tests.push_service import HANG
 from tests.push_service_process import push_service_process
@@ -98,3 +100,44 @@ def test_run_queue_killed_mid_send_loses_nothing(stack):
         stack.start_run_queue("--interval", "0.2")
         wait_until_all_sent(stack)
         assert received(service) == owed(stack, order_ids, browsers)
+
+
+def subscribe_through_the_site(base_url: str, cookie: str, info: dict) -> int:
+    """POST the browser's subscription as the page's push.js does (session cookie, CSRF token)."""
+    token = dict(part.split("=", 1) for part in cookie.split("; "))["csrftoken"]
+    request = urllib.request.Request(
+        base_url + "/push/subscriptions/", data=json.dumps(info).encode(), method="POST",
+        headers={"Cookie": cookie, "X-CSRFToken": token, "Content-Type": "application/json", "Origin": base_url},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+async def test_a_customer_who_ordered_on_the_page_then_locked_the_phone_gets_the_alert_by_web_push(stack):
+    """Through daphne and run_queue: subscribed on the site, ordered over the socket, page
+    closed; the push service is busy once (429) for the phone and has dropped the laptop (410)."""
+    base = stack.start_web()
+    stack.start_run_queue("--interval", "0.2")
+    with push_service_process() as service:
+        cookie = session_cookie(base)
+        phone, laptop = service.new_subscription(), service.new_subscription()
+        assert [subscribe_through_the_site(base, cookie, browser.info()) for browser in (phone, laptop)] == [201, 201]
+        service.answer(429, subscription=phone, times=1, retry_after=1)
+        service.unsubscribe(laptop, gone=True)
+
+        # A page that never acknowledges: even on a machine so slow that the alert
+        # reached the page before it closed, Web Push is still owed.
+        customer = Customer(base, cookie, acknowledges=False)
+        await customer.connect()
+        placed = await customer.place_order(menu_item_id(base), seconds=3)
+        await customer.disconnect()  # the phone goes into a pocket
+
+        [alert] = service.wait_for(1, phone, timeout=60)
+        code = placed["pickup_code"]
+        assert alert.message["alert"]["message"] == f"Order {code} is ready, please collect it at the counter."
+        assert [request.status for request in service.requests(phone)] == [429, 201]  # tried again, once
+        assert [request.status for request in service.requests(laptop)] == [410]
+        await wait_until(
+            lambda: stack.query("SELECT count(*) FROM notifications_pushsubscription")[0][0] == 1,
+            30, "the dropped subscription deleted",
+        )
