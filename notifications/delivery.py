@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import close_old_connections
 from django.utils import timezone
 
-from notifications import socket_pushes, web_pushes, webpush
+from notifications import metrics, socket_pushes, web_pushes, webpush
 from notifications.payloads import alert_message
 from notifications.models import Alert
 from notifications.sender import push_alerts, push_alerts_sync
@@ -43,6 +44,8 @@ class Pushes:
 
     alerts: list[Alert]
     results: list[Result]
+    # When the channel layer took them (epoch seconds): made right after the push.
+    pushed_at: float = field(default_factory=time.time)
 
 
 def claim_ahead(alert_ids: list[int], ahead: timedelta) -> list[tuple[Alert, tuple[str, dict]]]:
@@ -56,11 +59,12 @@ async def push_async(claimed: list[tuple[Alert, tuple[str, dict]]]) -> Pushes:
 
 
 def settle(batches: list[Pushes], via: str) -> None:
-    """Write down the outcome of pushes; the log line follows the record."""
+    """Write down the outcome of pushes; the counts and the log line follow the record."""
     socket_pushes.settle_pushes(
         [alert for pushes in batches for alert in pushes.alerts], [result for pushes in batches for result in pushes.results]
     )
     for pushes in batches:
+        metrics.count_socket_pushes(pushes.alerts, pushes.results, via, pushes.pushed_at)
         _log(pushes.alerts, pushes.results, via)
 
 

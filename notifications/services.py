@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import timers, web_pushes
+from notifications import metrics, timers, web_pushes
 from notifications.payloads import alert_payload
 from notifications.models import Alert
 
@@ -80,9 +80,10 @@ def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
     owners = dict(Alert.objects.filter(pk__in={alert_id for _, alert_id in pairs}).values_list("pk", "customer_id"))
     theirs = {(customer_id, alert_id) for customer_id, alert_id in pairs if owners.get(alert_id) == customer_id}
     if theirs:
-        Alert.objects.filter(pk__in={alert_id for _, alert_id in theirs}, acknowledged_at=None).update(
+        acknowledged = Alert.objects.filter(pk__in={alert_id for _, alert_id in theirs}, acknowledged_at=None).update(
             acknowledged_at=timezone.now()
         )
+        metrics.count_acknowledged(acknowledged)
     return theirs
 
 

@@ -24,7 +24,7 @@ from django.db.models import F, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications import claims
+from notifications import claims, metrics
 from notifications.models import Alert, PushSubscription, WebPush
 from notifications.payloads import alert_payload
 from notifications.transports import Outcome, Result
@@ -151,6 +151,7 @@ def settle(answers: list[tuple[WebPush, Result]]) -> None:
     if gone:
         # The browser dropped them (404/410): never used again, their rows go with them.
         PushSubscription.objects.filter(pk__in=gone).delete()
+    metrics.count_web_pushes(result.outcome for _row, result in answers)
 
 
 def next_due_at() -> datetime | None:

@@ -25,6 +25,7 @@ from notifications.sender import STAFF_GROUP, customer_group
 from orders import boards, selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
+from orders.metrics import customer_sockets, kitchen_sockets
 from orders.parsing import AcknowledgeAlert, CancelOrder, PlaceOrder, RescheduleOrder
 from orders.payloads import order_payload
 from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
@@ -74,6 +75,7 @@ class CustomerConsumer(JsonSocket):
                 await self.refuse("too_many_connections", message, CLOSE_FLOODING)
             return
         self.admitted = True
+        customer_sockets.inc()
         self.budget = message_budget()
         self.group = customer_group(self.customer_id)
         await memberships.join(self.group, self.channel_name)
@@ -99,6 +101,7 @@ class CustomerConsumer(JsonSocket):
             task.cancel()
         if getattr(self, "admitted", False):
             open_sockets.release(self.customer_id, self.address)
+            customer_sockets.dec()
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
 
@@ -199,10 +202,12 @@ class KitchenConsumer(JsonSocket):
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
         await memberships.join(STAFF_GROUP, self.channel_name)
         self.joined = True
+        kitchen_sockets.inc()
         await self.accept()
 
     async def disconnect(self, code):
         if getattr(self, "joined", False):
+            kitchen_sockets.dec()
             await memberships.leave(STAFF_GROUP, self.channel_name)
 
     def describe(self) -> str:

@@ -154,6 +154,15 @@ def next_due_ms() -> int | None:
     return int(first[0][1]) if first else None
 
 
+def depth(*, overdue_before_ms: int) -> tuple[int, int]:
+    """(entries queued, of which due before ``overdue_before_ms``): how much work waits, and how late."""
+    pipe = _redis().pipeline()
+    pipe.zcard(_key(QUEUE))
+    pipe.zcount(_key(QUEUE), "-inf", overdue_before_ms)
+    queued, overdue = pipe.execute()
+    return queued, overdue
+
+
 def is_built() -> bool:
     """False after Redis lost its memory (restart, flush, failover): rebuild then."""
     return bool(_redis().exists(_key(BUILT)))

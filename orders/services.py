@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import services as alert_services
 from notifications.models import Alert
-from orders import kitchen_queue, limits, payments, pickup_times
+from orders import kitchen_queue, limits, metrics, payments, pickup_times
 from orders.announcements import announce
 from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, PickupSlot, Restaurant
 from pickup.errors import PickupError
@@ -199,6 +199,7 @@ def place_orders(new_orders: list[NewOrder]) -> list[Order | PickupError]:
             results[index] = order
     for order in orders:
         logger.info("order %s (id %s) placed for %s", order.pickup_code, order.pk, order.pickup_at.isoformat())
+    metrics.count_placement(results)
     return results
 
 

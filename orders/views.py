@@ -6,7 +6,7 @@ import json
 import time
 from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -128,24 +128,3 @@ def pickup_time_offers(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(body, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers and the run script: is the database and Redis reachable?"""
-    from django.db import connection
-    from django_redis import get_redis_connection
-
-    checks = {}
-    try:
-        connection.ensure_connection()
-        checks["database"] = "ok"
-    except Exception as error:  # report, do not crash the probe
-        checks["database"] = f"error: {error.__class__.__name__}"
-    try:
-        get_redis_connection("default").ping()
-        checks["redis"] = "ok"
-    except Exception as error:
-        checks["redis"] = f"error: {error.__class__.__name__}"
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(checks, status=200 if healthy else 503)

@@ -4,7 +4,8 @@ Run with ``daphne pickup.asgi:application``. Under daphne the alert timers
 are re-armed from the database as soon as the server runs, not on the first
 connection, so a restarted web server keeps every promised alert; the group
 keeper starts with them (notifications.memberships). A web server whose
-Redis key prefix belongs to another database stops at once.
+Redis key prefix belongs to another database stops at once. From SIGTERM
+on, /readyz answers 503 (pickup/probes.py).
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from notifications.memberships import memberships  # noqa: E402
 from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
+from pickup.probes import mark_stopping  # noqa: E402
 
 
 def start_delivery(loop: asyncio.AbstractEventLoop) -> None:
@@ -70,6 +72,8 @@ def _start_timers_with_daphne() -> None:
             loop.create_task(_refuse_a_taken_namespace(reactor))
 
         reactor.callWhenRunning(start)
+        # On SIGTERM /readyz says no at once, while daphne finishes what it holds.
+        reactor.addSystemEventTrigger("before", "shutdown", mark_stopping)
 
 
 async def _refuse_a_taken_namespace(reactor) -> None:

@@ -8,6 +8,7 @@ set in the environment win). The defaults are for development on one machine.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,6 +227,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Probes and the scraper may ask over plain HTTP inside the network: a
+# redirect to HTTPS would read as "up" to a probe whatever the answer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -254,6 +258,26 @@ VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", "")
 VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY", "")
 VAPID_SUBJECT = env_str("VAPID_SUBJECT", "")
 
+# Operations (README, "Operations"). /metrics answers only a request that
+# carries this token (``Authorization: Bearer …``); empty, it answers nobody.
+# Not an address list: behind a proxy daphne's --proxy-headers takes the
+# client address from X-Forwarded-For, which any client can write.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+# prometheus-client's multiprocess mode: every daphne and run_queue of this
+# machine writes its metrics to files here, and /metrics adds them all up. The
+# library reads the variable itself, when it is first imported (after these
+# settings). Empty, each process keeps its own and /metrics shows only the
+# web process that answered (run_queue's figures nowhere).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR!r} is not a directory")
+if not PROMETHEUS_MULTIPROC_DIR:
+    # Set but empty (a copied .env.example) would put the library in
+    # multiprocess mode writing to the current directory.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 # Internal timings of the delivery engine. They are not operator knobs: the
 # promises in docs/delivery.md are stated for these values. Tests change them
 # through Django's settings (tests/settings.py), never the environment.
@@ -278,12 +302,30 @@ PICKUP_TIMER_LOOKAHEAD_MS = 200
 # Web processes arm in-memory timers for alerts due within this horizon.
 PICKUP_TIMER_HORIZON_SECONDS = 120
 
+# Logs go to standard error, one line per record: plain text, or with
+# LOG_FORMAT=json one JSON object a line (time, level, logger, message and any
+# extra fields) for a log collector. Django's own loggers are listed so that
+# their default console handler goes and each record is written once, here.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "NOTSET"},  # LOG_LEVEL, as everything else
+        "django.channels.server": {"level": "WARNING"},
+    },
 }
 PICKUP_ALLOW_SQLITE = env_bool("PICKUP_ALLOW_SQLITE", False)

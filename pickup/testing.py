@@ -34,6 +34,8 @@ INTERNAL_TIMINGS = {
     "PICKUP_KITCHEN_DELAY_MS", "PICKUP_TIMER_LOOKAHEAD_MS", "PICKUP_TIMER_HORIZON_SECONDS",
 }
 TEST_SECRET_KEY = "pickup-process-tests-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# What a stack's /metrics asks of its scraper (``Stack.metrics`` sends it).
+TEST_METRICS_TOKEN = "pickup-process-tests-metrics-token-0123456789"
 
 
 class Stack:
@@ -56,6 +58,10 @@ class Stack:
         self.log_dir = Path(log_dir) if log_dir else self.dir
         self.redis = PrivateRedis().start()
         self.db_path = self.dir / "db.sqlite3"
+        # Every process of the stack writes its metrics here (a new, empty
+        # directory), and each web server's /metrics adds them all up.
+        self.metrics_dir = self.dir / "metrics"
+        self.metrics_dir.mkdir()
         self.env = {
             **os.environ,
             "DEBUG": "true",
@@ -69,6 +75,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             # Production's timing unless the test says otherwise.
             "PICKUP_TEST_OVERRIDES": json.dumps(settings or {}),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "METRICS_TOKEN": TEST_METRICS_TOKEN,
             **(env or {}),
         }
         self.web: dict[int, subprocess.Popen] = {}
@@ -163,6 +171,12 @@ class Stack:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+    def metrics(self, base_url: str) -> str:
+        """What a web server's /metrics shows its scraper: every process's figures, as text."""
+        request = urllib.request.Request(base_url + "/metrics", headers={"Authorization": f"Bearer {TEST_METRICS_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
 
     # ------------------------------------------------------------ run_queue
 

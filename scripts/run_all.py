@@ -26,6 +26,8 @@ PYTHON = sys.executable
 # Development Web Push keys, made on the first start and reused (var/ is not committed).
 DEVELOPMENT_VAPID_FILE = ROOT / "var" / "vapid-development.env"
 VAPID_NAMES = ("VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY")
+# Where daphne and run_queue write their metrics unless .env or the environment says.
+DEVELOPMENT_METRICS_DIR = ROOT / "var" / "metrics"
 
 
 def manage(*args: str) -> None:
@@ -52,6 +54,24 @@ def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path =
     for name, value in dotenv_values(keys_file).items():
         if name in VAPID_NAMES and value:
             os.environ[name] = value
+
+
+def share_a_fresh_metrics_directory(env_file: Path = ROOT / ".env", default: Path = DEVELOPMENT_METRICS_DIR) -> Path:
+    """Give every process the same PROMETHEUS_MULTIPROC_DIR, emptied of the last run's files.
+
+    /metrics then adds up daphne's and run_queue's figures (README,
+    "Operations"); files left by processes of an earlier run would be added
+    in too, so they go first.
+    """
+    from dotenv import dotenv_values
+
+    configured = {**dotenv_values(env_file), **os.environ}.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = Path(configured) if configured else default
+    directory.mkdir(parents=True, exist_ok=True)
+    for left_over in directory.glob("*.db"):
+        left_over.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def cannot_listen(host: str, port: int) -> str | None:
@@ -109,6 +129,7 @@ def main() -> int:
     os.environ["REDIS_URL"] = redis_url
     print(f"Redis: {redis_url}" + (" (private server started for this run)" if private_redis else ""))
 
+    share_a_fresh_metrics_directory()
     manage("migrate", "--noinput", "-v", "0")
     manage("compilemessages", "-v", "0", "--ignore", ".venv")
     manage("setup_demo")

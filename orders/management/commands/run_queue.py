@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from notifications import delivery
 from notifications import socket_pushes, vapid
 from orders import kitchen_queue, selectors, timeline
+from orders.metrics import run_queue_pass
 from pickup.gc_tuning import tune_for_latency
 
 logger = logging.getLogger("pickup.run_queue")
@@ -82,7 +83,9 @@ class Command(BaseCommand):
         logger.info("run_queue started (interval %.3fs, batch %d)", interval, self.batch)
         while not self.stopping:
             try:
+                started = time.perf_counter()
                 orders, alerts = self.run_pass()
+                run_queue_pass.observe(time.perf_counter() - started)  # passes that finished
                 self.on_redis_back()
                 # An idle pass says nothing worth a line at INFO, once a second.
                 level = logging.INFO if orders or alerts else logging.DEBUG
