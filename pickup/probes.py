@@ -15,7 +15,7 @@ from django_redis import get_redis_connection
 
 # Seconds each dependency has to answer: a probe that hangs tells a load
 # balancer nothing (Kubernetes gives up after its own timeoutSeconds, 1 by default).
-TIMEOUT = 0.8
+TIMEOUT = 1.0
 
 _stopping = threading.Event()
 

@@ -143,8 +143,10 @@ class Stack:
         """Start a daphne process; returns its base URL once it answers."""
         port = port or free_port()
         log = self._log(f"daphne-{port}")
+        # As README's "Operations" says: daphne's access log is plain text, so with JSON logs it is off.
+        access_log = ["-v", "0"] if self.env.get("LOG_FORMAT") == "json" else []
         self.web[port] = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *access_log,
              "--websocket-max-message-size", "65536", "pickup.asgi:application"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -56,6 +56,13 @@ def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path =
             os.environ[name] = value
 
 
+def configured(name: str, env_file: Path = ROOT / ".env") -> str | None:
+    """A setting as daphne and run_queue will read it: the environment, else .env."""
+    from dotenv import dotenv_values
+
+    return {**dotenv_values(env_file), **os.environ}.get(name)
+
+
 def share_a_fresh_metrics_directory(env_file: Path = ROOT / ".env", default: Path = DEVELOPMENT_METRICS_DIR) -> Path:
     """Give every process the same PROMETHEUS_MULTIPROC_DIR, emptied of the last run's files.
 
@@ -63,10 +70,8 @@ def share_a_fresh_metrics_directory(env_file: Path = ROOT / ".env", default: Pat
     "Operations"); files left by processes of an earlier run would be added
     in too, so they go first.
     """
-    from dotenv import dotenv_values
-
-    configured = {**dotenv_values(env_file), **os.environ}.get("PROMETHEUS_MULTIPROC_DIR")
-    directory = Path(configured) if configured else default
+    chosen = configured("PROMETHEUS_MULTIPROC_DIR", env_file)
+    directory = Path(chosen) if chosen else default
     directory.mkdir(parents=True, exist_ok=True)
     for left_over in directory.glob("*.db"):
         left_over.unlink()
@@ -135,9 +140,11 @@ def main() -> int:
     manage("setup_demo")
     use_development_vapid_keys()
 
+    # daphne's access log is plain text: with JSON logs it is off (README, "Operations").
+    access_log = ["-v", "0"] if configured("LOG_FORMAT") == "json" else []
     children = [
         subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", host, "-p", port,
+            [PYTHON, "-m", "daphne", "-b", host, "-p", port, *access_log,
              "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
              "pickup.asgi:application"],
             cwd=ROOT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,6 +21,12 @@ from tests.conftest import pickup_in
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "a-scraper-token-of-at-least-32-characters"
+
+
+@pytest.fixture(autouse=True)
+def patient_probes(monkeypatch):
+    """What the probes answer is under test here, not how fast a busy machine answers them."""
+    monkeypatch.setattr(probes, "TIMEOUT", 30.0)
 
 
 @pytest.fixture
@@ -154,3 +161,27 @@ def test_an_unknown_log_format_is_refused_at_start(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "LOG_FORMAT must be plain or json" in result.stderr
+
+
+def _run_all():
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "scripts" / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_run_gives_every_process_one_metrics_directory_emptied_of_the_last_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    (chosen / "counter_4242.db").write_bytes(b"the last run's counts")
+    (chosen / "notes.txt").write_text("not the library's")
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"PROMETHEUS_MULTIPROC_DIR={chosen}\n")
+
+    directory = _run_all().share_a_fresh_metrics_directory(env_file=env_file, default=tmp_path / "default")
+
+    assert directory == chosen and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(chosen)  # daphne and run_queue inherit it
+    assert sorted(path.name for path in chosen.iterdir()) == ["notes.txt"]
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert _run_all().share_a_fresh_metrics_directory(env_file=tmp_path / "no.env", default=tmp_path / "default").is_dir()
