@@ -68,3 +68,19 @@ def check_persistent_connections_without_pool(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(deploy=True)
+def check_metrics_of_every_process(app_configs, **kwargs):
+    """A scraped /metrics without the shared directory shows one web process, and never run_queue."""
+    if settings.METRICS_TOKEN and not settings.PROMETHEUS_MULTIPROC_DIR:
+        return [
+            Warning(
+                "/metrics is on but PROMETHEUS_MULTIPROC_DIR is not set.",
+                hint="Each scrape then shows only the web process that answered, and nothing of run_queue "
+                "(its pushes, its passes). Give every daphne and run_queue of the machine one directory, "
+                "emptied before they start (README, \"Operations\").",
+                id="pickup.W006",
+            )
+        ]
+    return []

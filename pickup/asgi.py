@@ -4,8 +4,8 @@ Run with ``daphne pickup.asgi:application``. Under daphne the alert timers
 are re-armed from the database as soon as the server runs, not on the first
 connection, so a restarted web server keeps every promised alert; the group
 keeper starts with them (notifications.memberships). A web server whose
-Redis key prefix belongs to another database stops at once. From SIGTERM
-on, /readyz answers 503 (pickup/probes.py).
+Redis key prefix belongs to another database stops at once. Once it begins
+to shut down, /readyz answers 503 (pickup/probes.py).
 """
 
 import asyncio
@@ -72,7 +72,8 @@ def _start_timers_with_daphne() -> None:
             loop.create_task(_refuse_a_taken_namespace(reactor))
 
         reactor.callWhenRunning(start)
-        # On SIGTERM /readyz says no at once, while daphne finishes what it holds.
+        # From the start of a shutdown /readyz says no (a graceful stop that
+        # keeps serving while it drains should call mark_stopping first).
         reactor.addSystemEventTrigger("before", "shutdown", mark_stopping)
 
 

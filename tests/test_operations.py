@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.core import checks
 from prometheus_client.parser import text_string_to_metric_families
 
 from orders import services
@@ -185,3 +186,10 @@ def test_make_run_gives_every_process_one_metrics_directory_emptied_of_the_last_
     assert sorted(path.name for path in chosen.iterdir()) == ["notes.txt"]
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     assert _run_all().share_a_fresh_metrics_directory(env_file=tmp_path / "no.env", default=tmp_path / "default").is_dir()
+
+
+def test_the_deploy_check_warns_of_metrics_that_would_leave_out_run_queue(settings, scraper_token):
+    settings.PROMETHEUS_MULTIPROC_DIR = ""
+    assert "pickup.W006" in {message.id for message in checks.run_checks(include_deployment_checks=True)}
+    settings.PROMETHEUS_MULTIPROC_DIR = "/run/pickup-metrics"
+    assert "pickup.W006" not in {message.id for message in checks.run_checks(include_deployment_checks=True)}
