@@ -81,7 +81,10 @@ def forget_dead_processes(path: str) -> None:
     for file in Path(path).iterdir():
         match = _LIVE_GAUGE_FILE.match(file.name)
         if match and not _running(int(match.group(1))):
-            mark_process_dead(int(match.group(1)), path)
+            try:
+                mark_process_dead(int(match.group(1)), path)
+            except FileNotFoundError:
+                pass  # another web process's scrape was first
 
 
 def _running(pid: int) -> bool:

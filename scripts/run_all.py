@@ -31,7 +31,8 @@ DEVELOPMENT_METRICS_DIR = ROOT / "var" / "metrics"
 
 
 def manage(*args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
+    # One-off commands: nothing they count is worth a file in the metrics directory.
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""})
 
 
 def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path = DEVELOPMENT_VAPID_FILE) -> None:
