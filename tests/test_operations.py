@@ -157,11 +157,32 @@ def test_json_log_format_writes_one_json_object_a_line(tmp_path):
     assert all(line["time"].endswith("+00:00") for line in lines)
 
 
-def test_an_unknown_log_format_is_refused_at_start(tmp_path):
-    environment = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "xml", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be plain or json"),
+        ("METRICS_TOKEN", "secret", "METRICS_TOKEN must be at least 32 characters"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/no/such/directory", "is not a directory"),
+    ],
+)
+def test_a_bad_operations_setting_is_refused_at_start(tmp_path, name, value, complaint):
+    environment = {**os.environ, "DEBUG": "true", name: value, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "LOG_FORMAT must be plain or json" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_an_empty_metrics_directory_setting_means_each_process_counts_for_itself(tmp_path):
+    """As a copied .env.example could leave it: not multiprocess mode writing into the current directory."""
+    script = "import django; django.setup(); from prometheus_client import values; print(values.ValueClass.__name__)"
+    environment = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "pickup.settings", "DEBUG": "true", "PROMETHEUS_MULTIPROC_DIR": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**environment, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "MutexValue", result.stderr
+    assert list(tmp_path.glob("*.db")) == []
 
 
 def _run_all():
