@@ -25,7 +25,7 @@ from notifications.sender import STAFF_GROUP, customer_group
 from orders import boards, selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
-from orders.metrics import customer_sockets, kitchen_sockets
+from orders.metrics import board_sockets, customer_sockets, kitchen_sockets
 from orders.parsing import AcknowledgeAlert, CancelOrder, PlaceOrder, RescheduleOrder
 from orders.payloads import order_payload
 from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
@@ -236,6 +236,7 @@ class BoardConsumer(JsonSocket):
             await self.close(code=boards.CLOSE_BOARD_UNKNOWN if link is None else boards.CLOSE_BOARD_REVOKED)
             return
         self.groups_joined = [STAFF_GROUP, boards.board_group(link.pk)]
+        board_sockets.inc()
         for group in self.groups_joined:
             await memberships.join(group, self.channel_name)
         self.refresh_task: asyncio.Task | None = None
@@ -243,6 +244,8 @@ class BoardConsumer(JsonSocket):
         await self.send_board()
 
     async def disconnect(self, code):
+        if getattr(self, "groups_joined", None):
+            board_sockets.dec()
         if getattr(self, "refresh_task", None):
             self.refresh_task.cancel()
         for group in getattr(self, "groups_joined", []):

@@ -25,10 +25,11 @@ orders_refused = Counter(
 )
 # Added up over the processes that are running; a dead process's sockets drop out.
 sockets_open = Gauge(
-    "pickup_sockets_open", "WebSockets open, by kind (customer, kitchen).", ["kind"], multiprocess_mode="livesum"
+    "pickup_sockets_open", "WebSockets open, by kind (customer, kitchen, board).", ["kind"], multiprocess_mode="livesum"
 )
 customer_sockets = sockets_open.labels("customer")
 kitchen_sockets = sockets_open.labels("kitchen")
+board_sockets = sockets_open.labels("board")  # counter screens
 run_queue_pass = Histogram(
     "pickup_run_queue_pass_seconds",
     "How long one run_queue pass took (kitchen work and alert sweeps), idle passes included.",
