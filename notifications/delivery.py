@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from notifications import metrics, socket_pushes, web_pushes, webpush
@@ -109,7 +109,10 @@ class WebPushWorker:
     def run_once(self) -> int:
         """Send what is due now and wait for every answer (run_queue --once, tests)."""
         self._stopping.set()
-        return asyncio.run(self._serve())
+        try:
+            return asyncio.run(self._serve())
+        finally:
+            self._database.shutdown(wait=False)
 
     async def _db(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._database, _with_fresh_connection, function, *args)
@@ -131,6 +134,9 @@ class WebPushWorker:
                     break
         finally:
             await sender.close()
+            # The database thread's connection goes back (to the pool, on
+            # PostgreSQL): one per worker, not one leaked per --once run.
+            await asyncio.get_running_loop().run_in_executor(self._database, connections.close_all)
         return sent
 
     async def _step(self, sender: webpush.Sender, in_flight: dict) -> int:
