@@ -104,9 +104,26 @@ def push_alerts_sync(messages: list[tuple[str, dict]]) -> list[Result]:
 
 
 def publish(messages: list[tuple[str, dict]]) -> None:
-    """Fire-and-forget push of informational messages (order updates).
+    """Fire-and-forget push of informational messages (order updates), in the order published.
 
     Call it from ``transaction.on_commit`` so nobody hears of a rolled-back change.
     """
     if messages:
-        background.submit(send_to_groups(messages))
+        background.submit(_send_after_the_previous(messages))
+
+
+# The last publish started on the background loop (only that loop touches it).
+_previous_publish: asyncio.Task | None = None
+
+
+async def _send_after_the_previous(messages: list[tuple[str, dict]]) -> None:
+    """Send once the publish before it is sent: an order's "queued" must not overtake its
+    "cancelled" on the way to a tab (each would otherwise race for a Redis connection).
+
+    Tasks start in the order they were submitted, so each waits for the one before.
+    """
+    global _previous_publish
+    previous, _previous_publish = _previous_publish, asyncio.current_task()
+    if previous is not None and not previous.done() and previous.get_loop() is asyncio.get_running_loop():
+        await asyncio.wait([previous])  # its failure is its own: logged by send_to_groups
+    await send_to_groups(messages)
