@@ -100,18 +100,24 @@ def claim_due(limit: int) -> list[tuple[WebPush, Message]]:
     if token is None:
         return []
     rows = WebPush.objects.filter(pk__in=candidates, claim_token=token).select_related("alert__order", "subscription")
-    return [(row, message(row.alert, row.subscription, now)) for row in rows]
+    title = _restaurant_name()  # once per claim, not per message
+    return [(row, message(row.alert, row.subscription, now, title=title)) for row in rows]
 
 
-def message(alert: Alert, subscription: PushSubscription, now: datetime) -> Message:
-    """What the service worker shows: the alert as the page gets it, the restaurant, the order's page."""
+def _restaurant_name() -> str:
     from orders.models import Restaurant
 
+    return Restaurant.current().name
+
+
+def message(alert: Alert, subscription: PushSubscription, now: datetime, *, title: str | None = None) -> Message:
+    """What the service worker shows: the alert as the page gets it, the restaurant
+    (``title``, read here when not given), the order's page."""
     return Message(
         subscription=subscription.info(),
         payload={
             "alert": alert_payload(alert),
-            "title": Restaurant.current().name,
+            "title": _restaurant_name() if title is None else title,
             "url": reverse("orders:order_detail", args=[alert.order_id]),
         },
         topic=f"alert-{alert.pk}",
