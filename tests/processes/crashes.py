@@ -11,6 +11,9 @@ from collections.abc import Iterator
 
 from pickup.testing import Stack
 
+# A test that dies with Redis paused leaves it paused no longer than this.
+PAUSE_LIMIT_MS = 10_000
+
 
 async def freeze_when(process: subprocess.Popen, condition, *, timeout: float, what: str):
     """Stop ``process`` (SIGSTOP) at a moment when ``condition()`` holds; returns what it returned.
@@ -82,19 +85,25 @@ def holding_writes(stack: Stack) -> Iterator[sqlite3.Connection]:
 
 
 async def freeze_between_writes(stack: Stack, process: subprocess.Popen, condition, *, timeout: float, what: str):
-    """Stop ``process`` (SIGSTOP) while ``condition()`` holds, stepping it from one database write to the next.
+    """Stop ``process`` (SIGSTOP) while ``condition()`` holds, stepping it from one write to the next.
 
-    While the test holds the write lock the process runs on to its next write
-    and waits there, so a state it reaches stays put until the test looks: a
-    worker holding kitchen-queue claims, stopped at the write that would
-    finish them, is not a moment to be lucky enough to see but one that
-    lasts. Between looks the lock is let go briefly and the process takes
-    about one transaction per step, so no state with a write after it is
-    stepped over.
+    Two gates hold it: SQLite's write lock and Redis's writes (``CLIENT PAUSE
+    WRITE``), never both open at once. The process runs on to its next write
+    of the closed kind and waits there, so a state it reaches stays put until
+    the test looks; then the gates swap. A sender that claims alerts in the
+    database, pushes them through Redis and records the push in the database
+    is seen holding its claim whatever the machine's speed: the claim goes
+    through while Redis is closed, the push waits for the swap, and the
+    record for the next one. Only a state between two writes to the same
+    store with nothing else between them can still be stepped over.
     """
     deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        with holding_writes(stack):
+    database = sqlite3.connect(stack.db_path, timeout=20, isolation_level=None)
+    redis = stack.redis.client()
+    database.execute("BEGIN IMMEDIATE")  # the database closed, Redis open
+    redis_closed = False
+    try:
+        while True:
             await asyncio.sleep(0.2)  # to run on to its next write (or not: only the look below counts)
             if process.poll() is not None:
                 raise AssertionError(f"the process exited with {process.returncode} before {what}")
@@ -102,10 +111,26 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
             seen = _holds(condition)
             if seen:
                 return seen
-            process.send_signal(signal.SIGCONT)
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting to catch the process {what}")
-        await asyncio.sleep(0.05)
+            if asyncio.get_running_loop().time() > deadline:
+                process.send_signal(signal.SIGCONT)
+                raise AssertionError(f"timed out after {timeout} s waiting to catch the process {what}")
+            if redis_closed:
+                # It may be stopped inside a transaction: let it finish before taking the lock.
+                process.send_signal(signal.SIGCONT)
+                database.execute("BEGIN IMMEDIATE")
+                redis.client_unpause()
+            else:
+                redis.client_pause(PAUSE_LIMIT_MS, all=False)
+                database.execute("COMMIT")
+                process.send_signal(signal.SIGCONT)
+            redis_closed = not redis_closed
+    finally:
+        if database.in_transaction:
+            database.execute("ROLLBACK")
+        database.close()
+        if redis_closed:
+            redis.client_unpause()
+        redis.close()
 
 
 async def kill_between_writes(stack: Stack, process: subprocess.Popen, condition, *, timeout: float, what: str):
