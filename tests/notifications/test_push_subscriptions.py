@@ -13,9 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from notifications.models import Alert, PushSubscription, WebPush
-from notifications.subscriptions import SUBSCRIPTIONS_PER_CUSTOMER, owe_pending_alerts
+from notifications.subscriptions import SUBSCRIPTIONS_PER_CUSTOMER
 from notifications.vapid import b64url_encode
-from notifications.web_pushes import WAIT_FOR_PAGE
+from notifications.web_pushes import WAIT_FOR_PAGE, owe_pending
 from orders import services as order_services
 from orders.customers import SESSION_KEY
 from tests.conftest import pickup_in
@@ -235,7 +235,7 @@ def test_a_new_subscription_is_owed_the_alerts_still_pending(menu):
     assert owed == {due_later.pk: due_later.due_at + WAIT_FOR_PAGE, missed.pk: missed.due_at + WAIT_FOR_PAGE}
 
     subscription = PushSubscription.objects.get()
-    assert owe_pending_alerts(subscription) == 2  # again: nothing doubles
+    assert owe_pending(subscription) == 2  # again: nothing doubles
     assert WebPush.objects.count() == 2
 
 
