@@ -30,6 +30,7 @@ from orders.parsing import AcknowledgeAlert, CancelOrder, PlaceOrder, Reschedule
 from orders.payloads import order_payload
 from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
 from orders.sockets import JsonSocket
+from pickup.addresses import client_address_from_scope
 from pickup.batching import Batcher
 from pickup.errors import PickupError
 
@@ -64,7 +65,7 @@ class CustomerConsumer(JsonSocket):
     async def connect(self):
         self.customer_id = customer_id_from_scope(self.scope)
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
-        self.address = (self.scope.get("client") or [""])[0] or ""
+        self.address = client_address_from_scope(self.scope)
         if not self.customer_id:
             with translation.override(self.language):
                 await self.refuse("no_session", _("Open the ordering page first to start a session."), CLOSE_NO_SESSION)
