@@ -31,29 +31,18 @@ async def test_websocket_from_another_origin_is_refused():
     await communicator.disconnect()
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_websocket_without_a_session_is_told_why_and_closed():
-    communicator = customer_communicator(None)
-    connected, _ = await communicator.connect()
-    assert connected
-    message = await communicator.receive_json_from(timeout=5)
-    assert message["type"] == "error" and message["code"] == "no_session"
-    closed = await communicator.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 4401}
-    await communicator.disconnect()
-
-
 @pytest.mark.django_db
-def test_order_page_gives_a_customer_session_and_shows_the_menu(client, menu):
+def test_order_page_shows_the_menu_and_starting_a_session_gives_a_customer(client, menu):
     response = client.get("/")
     assert response.status_code == 200
-    assert client.session[SESSION_KEY]
     assert "Pickled-cabbage chicken congee" in response.content.decode()
+    assert client.post(reverse("orders:start_session")).status_code == 204
+    assert client.session[SESSION_KEY]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_customer_sees_only_their_own_orders(client, menu):
-    client.get("/")
+    client.post(reverse("orders:start_session"))
     mine = services.place_order(customer_id=client.session[SESSION_KEY], lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(600))
     theirs = services.place_order(customer_id="somebody-else", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(600))
 
