@@ -110,6 +110,25 @@ def test_admin_login_is_refused_after_five_wrong_passwords_until_staff_clear_it(
 
 
 @pytest.mark.django_db
+def test_behind_a_proxy_forged_forwarded_addresses_do_not_escape_the_admin_login_lockout(client, settings):
+    settings.PICKUP_TRUSTED_PROXIES = 1
+    User.objects.create_user("cook", password="the-right-password-42", is_staff=True)
+    login = reverse("admin:login")
+    for attempt in range(1, 6):
+        # A new invented address each time, then the address our nginx appended.
+        forged = f"203.0.113.{attempt}, 198.51.100.7"
+        wrong = client.post(login, {"username": "cook", "password": "guess"}, HTTP_X_FORWARDED_FOR=forged)
+        assert wrong.status_code == (429 if attempt == 5 else 200)
+    right = client.post(login, {"username": "cook", "password": "the-right-password-42"}, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert right.status_code == 429
+    # The cook at another address (a different entry from nginx) is not locked out.
+    elsewhere = client.post(
+        login, {"username": "cook", "password": "the-right-password-42", "next": "/admin/"}, HTTP_X_FORWARDED_FOR="198.51.100.7, 198.51.100.8"
+    )
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.django_db
 def test_a_right_password_before_the_limit_starts_the_count_of_wrong_ones_again(client):
     User.objects.create_user("cook", password="the-right-password-42", is_staff=True)
     login = reverse("admin:login")
