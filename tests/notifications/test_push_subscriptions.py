@@ -37,9 +37,10 @@ def browser_subscription(endpoint: str | None = None) -> dict:
 
 
 def customer(menu) -> tuple[Client, str]:
-    """A browser that opened the ordering page: (its client, its customer id)."""
+    """A browser that opened the ordering page and ordered: (its client, its customer id)."""
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (Linux; Android 14; Pixel 7) Chrome/156.0 Mobile")
     assert client.get("/").status_code == 200
+    assert client.post("/session/").status_code == 204
     return client, client.session[SESSION_KEY]
 
 
@@ -154,9 +155,10 @@ def test_without_a_customer_session_the_answer_says_so(menu):
 def test_subscribing_needs_the_pages_csrf_token(menu):
     strict = Client(enforce_csrf_checks=True)
     page = strict.get("/")
+    token = page.context["csrf_token"]
+    assert strict.post("/session/", headers={"X-CSRFToken": str(token)}).status_code == 204  # the first order's
     body = json.dumps(browser_subscription())
     assert strict.post(URL, body, content_type="application/json").status_code == 403
-    token = page.context["csrf_token"]
     assert strict.post(URL, body, content_type="application/json", headers={"X-CSRFToken": str(token)}).status_code == 201
 
 
