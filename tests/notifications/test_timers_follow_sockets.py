@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from notifications import services as alert_services
+from notifications import socket_pushes
 from notifications.models import Alert
 from notifications.sender import customer_group
 from notifications.timers import alert_timers
@@ -135,3 +136,19 @@ async def test_a_reloaded_page_keeps_its_timer(menu):
 
     assert message["alert"]["order_id"] == reply["order"]["id"]
     assert claims_since(before) == {"won": 1, "lost": 0}  # one timer, not one per arrival
+
+
+def test_arriving_customers_alerts_are_read_for_them_alone_leaving_out_those_a_sender_holds(menu, monkeypatch):
+    monkeypatch.setattr(socket_pushes, "CUSTOMERS_PER_QUERY", 1)  # one query per customer: the chunks add up
+    alerts = {
+        customer_id: Alert.objects.get(
+            order=order_services.place_order(customer_id=customer_id, lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(60))
+        )
+        for customer_id in ("ann", "bob", "cat")
+    }
+    Alert.objects.filter(pk=alerts["cat"].pk).update(claim_token="held", claimed_until=pickup_in(70))  # a push under way
+
+    horizon = timedelta(seconds=120)
+    assert socket_pushes.alerts_due_soon(horizon, {"ann", "cat"}) == [(alerts["ann"].pk, alerts["ann"].due_at, "ann")]
+    assert {customer for _id, _due, customer in socket_pushes.alerts_due_soon(horizon)} == {"ann", "bob"}
+    assert socket_pushes.alerts_due_soon(timedelta(seconds=30), {"ann", "bob"}) == []  # beyond the horizon
