@@ -22,6 +22,7 @@ from notifications import acks
 from notifications import services as alert_services
 from notifications.memberships import memberships
 from notifications.sender import STAFF_GROUP, customer_group
+from notifications.timers import alert_timers
 from orders import boards, selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
@@ -78,6 +79,7 @@ class CustomerConsumer(JsonSocket):
             return
         self.group = customer_group(self.customer_id)
         await memberships.join(self.group, self.channel_name)
+        alert_timers.customer_arrived(self.customer_id)  # their alerts' timers live where their sockets are
         await self.accept()
         orders, missed = await database_sync_to_async(self._session_state)()
         await self.send_json({"type": "session.ready", "orders": orders})
@@ -103,6 +105,7 @@ class CustomerConsumer(JsonSocket):
             customer_sockets.dec()
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
+            alert_timers.customer_left(self.customer_id)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # The budget is spent before the frame is parsed: a flood costs no JSON parsing.
@@ -186,6 +189,10 @@ class CustomerConsumer(JsonSocket):
     # Events from the channel layer, one handler per type.
     async def pickup_alert(self, event):
         await self.send_json({"type": "alert", "alert": event["alert"]})
+
+    async def alert_scheduled(self, event):
+        """Another process scheduled an alert of this customer: this process's timer pushes it."""
+        alert_timers.arm_here(event["alert_id"], datetime.fromisoformat(event["due_at"]), self.customer_id)
 
     async def order_updated(self, event):
         if event.get("except_channel") == self.channel_name:
