@@ -59,7 +59,8 @@ def main() -> None:
         worker = WORKER_NOTES[peer].format(concurrency=args.concurrency, arq_poll_delay=args.arq_poll_delay)
         print(f"{peer} ({environments.versions(peer)}): {worker}")
     name = "peers" if args.peer == "all" else f"peers-{args.peer}"
-    print(f"results: {write_results(name, {'background_load': args.background_load, 'runs': runs})}")
+    settings = {"background_load": args.background_load, "concurrency": args.concurrency, "arq_poll_delay_s": args.arq_poll_delay}
+    print(f"results: {write_results(name, {**settings, 'runs': runs})}")
 
 
 if __name__ == "__main__":
