@@ -53,6 +53,7 @@ def measure(*, peer: str, jobs: int, shape: str, window: float, concurrency: int
         client = redis_server.client()
         worker = subprocess.Popen(environments.worker_command(peer, redis_server.url, concurrency, arq_poll_delay),
                                   stdout=log, stderr=subprocess.STDOUT)
+        log.close()  # the worker writes to its own copy of the file
         wait_for(lambda: client.exists("peers:ready"), 60, worker, log.name, "the worker did not start")
         # Leave enough time to enqueue every job before the first falls due.
         start = time.time() + 5 + jobs / 250
