@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy
+.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
@@ -48,3 +48,7 @@ bench-web-push: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.web_push
 bench-noisy: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.noisy_neighbour
+## bench-peers: BullMQ, Celery and arq job-start lateness, for comparison (not in `bench`:
+## installs them on first use, from PyPI and npm, into bench/peers/'s own git-ignored environments)
+bench-peers: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.peers
