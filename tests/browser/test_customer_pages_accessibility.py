@@ -7,10 +7,9 @@ axe-core comes inside the axe-playwright-python wheel; nothing is downloaded whe
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, order_breakfast
+from tests.browser.conftest import PHONE, order_breakfast, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +24,6 @@ WORDS = {
 
 # Everything a thumb presses on the customer pages (the push panel is another's and checked there).
 TAP_TARGETS = "main button:visible, main .chip span, main input.quantity, #language-select"
-
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
 
 
 def small_targets(page) -> list[str]:
