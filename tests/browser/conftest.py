@@ -87,7 +87,8 @@ def screenshot_dir(tmp_path):
 @pytest.fixture
 def pickup_soon():
     """Seconds from now to the first pickup slot the restaurant will offer; None: the demo's
-    whole-day hours (tests the clock does not drive, so the page reads as a customer sees it)."""
+    whole-day hours and a minute's notice (for tests the clock does not drive, so the page
+    reads as a customer sees it)."""
     return 14
 
 
@@ -99,8 +100,8 @@ def site(tmp_path, prepared_database, pickup_soon):
         stack.prepare(template=prepared_database)
         stack.manage("setup_demo")
         if pickup_soon is None:
-            stack.shell("from orders.models import Restaurant\n"
-                        "Restaurant.objects.update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n")
+            stack.shell("from orders.models import Restaurant\n"  # a minute's notice: time to cancel
+                        "Restaurant.objects.update(min_notice_minutes=1, preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n")
             stack.base_url = stack.start_web()
             stack.start_run_queue("--interval", "0.5")
             yield stack

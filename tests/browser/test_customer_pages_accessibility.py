@@ -34,6 +34,7 @@ def small_targets(page) -> list[str]:
     )
 
 
+@pytest.mark.parametrize("pickup_soon", [None])  # open all day, as setup_demo leaves it
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_reader(browser, site, language, screenshot_dir):
     words = WORDS[language]
@@ -46,6 +47,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
     card = page.locator(".restaurant-card")  # what staff entered in the admin (setup_demo's)
     expect(card.get_by_role("heading")).to_have_text(words["name"])
     expect(card.locator(".restaurant-counter")).to_have_text(words["counter"])
+    expect(card.locator(".opening-hours tr")).to_have_count(1)  # "Every day", not a row of odd hours for today
     expect(card.locator(".opening-hours")).to_contain_text(words["hours"])
     expect(page.locator(".brand")).to_have_text(words["name"])
     favicon = page.locator("link[rel=icon]").get_attribute("href")
