@@ -123,6 +123,13 @@ def site(tmp_path, prepared_database, pickup_soon):
         yield stack
 
 
+def screenshot_of_the_menu(page, path) -> None:
+    """The ordering page in one picture, read to its end: the sticky cart bar sits where the form
+    ends instead of over the menu, where the first screen's worth of scrolling would leave it."""
+    page.evaluate("document.activeElement.blur(); scrollTo(0, document.scrollingElement.scrollHeight)")
+    page.screenshot(path=str(path), full_page=True)
+
+
 def serious_violations(page) -> list[str]:
     """What axe-core (shipped inside the axe-playwright-python wheel) finds serious or critical on the page.
 

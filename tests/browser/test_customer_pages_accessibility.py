@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, order_breakfast, serious_violations
+from tests.browser.conftest import PHONE, order_breakfast, screenshot_of_the_menu, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
 
     assert serious_violations(page) == []
     assert small_targets(page) == []
-    page.screenshot(path=str(screenshot_dir / f"menu-and-restaurant-phone-{language}.png"), full_page=True)
+    screenshot_of_the_menu(page, screenshot_dir / f"menu-and-restaurant-phone-{language}.png")
     page.get_by_role("button", name=words["more"]).click()  # the steppers, named for a screen reader
     page.get_by_role("button", name=words["more"]).click()
     page.get_by_role("button", name=words["fewer"]).click()
