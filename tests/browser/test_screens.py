@@ -186,13 +186,13 @@ def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to
     customer.close()
 
 
-DESKTOP = {"en": ("en-US", "Confirm and pay"), "zh": ("zh-CN", "确认并付款")}
+DESKTOP = {"en": ("en-US", "Confirm and pay", "Pickup · kitchen"), "zh": ("zh-CN", "确认并付款", "Pickup · 后厨")}
 
 
 @pytest.mark.parametrize("pickup_soon", [None])  # open all day, as setup_demo leaves it
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_the_customer_pages_read_well_on_a_desktop_in_both_languages(browser, site, language, screenshot_dir):
-    locale, confirm = DESKTOP[language]
+    locale, confirm, header = DESKTOP[language]
     customer = browser.new_context(viewport=STAFF_SCREEN, locale=locale)
     page = customer.new_page()
     page.goto(site.base_url + "/")
@@ -211,3 +211,11 @@ def test_the_customer_pages_read_well_on_a_desktop_in_both_languages(browser, si
     assert serious_violations(page) == []
     page.screenshot(path=str(screenshot_dir / f"order-page-desktop-{language}.png"), full_page=True)
     customer.close()
+
+    staff = browser.new_context(viewport=STAFF_SCREEN, locale=locale)
+    kitchen = staff.new_page()
+    staff_login(kitchen, site.base_url)
+    expect(kitchen.locator(".kitchen-order")).to_have_count(1)
+    expect(kitchen.locator("#site-name")).to_have_text(header)  # the admin's own header speaks the staff's language too
+    kitchen.screenshot(path=str(screenshot_dir / f"kitchen-queue-desktop-{language}.png"), full_page=True)
+    staff.close()
