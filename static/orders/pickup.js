@@ -153,6 +153,7 @@
     detail.querySelector(".pickup-code").textContent = order.pickup_code;
     showTimeline(detail, order.status);
     detail.dataset.status = order.status;
+    countdown(detail);  // a ready order counts down no more, now rather than at the next tick
     document.getElementById("order-changes").hidden = !order.can_change;
   }
 
