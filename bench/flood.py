@@ -4,8 +4,8 @@
 
 Sends small valid frames on one customer socket as fast as the connection
 takes them, never reading, and opens a new socket when the server closes
-one. Prints "frames sockets close-codes" (codes joined by commas, "-" for
-none) when the time is up.
+one. Prints "frames sockets close-codes cpu-seconds" (codes joined by
+commas, "-" for none) when the time is up.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ async def flood(base_url: str, session_key: str, seconds: float) -> tuple[int, i
 def main() -> None:
     base_url, session_key, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     frames, sockets, closes = asyncio.run(flood(base_url, session_key, seconds))
-    print(frames, sockets, ",".join(str(code) for code in sorted(set(closes))) or "-")
+    codes = ",".join(str(code) for code in sorted(set(closes))) or "-"
+    print(frames, sockets, codes, round(time.process_time(), 2))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ MB = 1024 * 1024
 FLOOD = "bench.flood"
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 class MemoryWatch:
     """Samples a process's resident memory every ``every`` seconds on a thread."""
 
@@ -63,7 +68,7 @@ class MemoryWatch:
         self._thread.join(5)
 
 
-async def measure(*, customers: int, alerts: int, window: float, settle_seconds: float = 60) -> dict:
+async def measure(*, customers: int, alerts: int, window: float, flood: bool = True, settle_seconds: float = 60) -> dict:
     stack = start_stack(env={"PICKUP_MESSAGES_PER_SECOND_PER_SOCKET": "10", "PICKUP_SOCKETS_PER_SESSION": "20"})
     try:
         keys = create_sessions(stack, customers + 1)
@@ -89,27 +94,30 @@ async def measure(*, customers: int, alerts: int, window: float, settle_seconds:
         watch = MemoryWatch(daphne)
         rss_before = watch.rss()
         await asyncio.sleep(max(0.0, start.timestamp() - 2 - time.time()))
-        flood_seconds = window + 4
+        flood_seconds = window + 4 if flood else 0
         flooder = subprocess.Popen(
             [sys.executable, "-m", FLOOD, base, flooder_key, str(flood_seconds)], stdout=subprocess.PIPE, text=True
         )
+        daphne_cpu_before = _cpu_seconds(watch.process)
         with watch:
             deadline = dues[-1].timestamp() + 30
             while len(crowd.received) < alerts and time.time() < deadline:
                 await asyncio.sleep(0.05)
-            flood = await asyncio.to_thread(flooder.communicate, timeout=flood_seconds + 60)
+            flood_output = await asyncio.to_thread(flooder.communicate, timeout=flood_seconds + 60)
+            daphne_cpu = _cpu_seconds(watch.process) - daphne_cpu_before
             flood_ended = time.monotonic()
             await asyncio.sleep(3)  # room for duplicates to show
         lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]
         duplicates = sum(len(times) - 1 for times in crowd.received.values())
         await crowd.close()
         await asyncio.sleep(max(0.0, settle_seconds - (time.monotonic() - flood_ended)))
-        frames, sockets, closes = flood[0].split()[:3]
+        frames, sockets, closes, flooder_cpu = flood_output[0].split()[:4]
         return {
-            "customers": customers, "alerts": alerts, "window_s": window,
+            "customers": customers, "alerts": alerts, "window_s": window, "flood": flood,
             "lost": len(order_ids - set(crowd.received)), "duplicates": duplicates,
             "lateness_ms": percentiles(lateness_ms),
             "flood_frames": int(frames), "flood_sockets": int(sockets), "flood_close_codes": closes,
+            "cpu_s": {"daphne": round(daphne_cpu, 2), "flooder": float(flooder_cpu)},
             "rss_mb": {"before": round(rss_before / MB), "peak": round(watch.peak / MB),
                        f"after_{settle_seconds:.0f}s": round(watch.rss() / MB)},
         }
@@ -123,16 +131,19 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--window", type=float, default=1.0, help="seconds the alerts are due over")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-flood", action="store_true", help="the same without the flooder, to compare")
     load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit()
     runs = []
     with load.background_load(args.background_load):
         for _ in range(args.runs):
-            runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, window=args.window)))
+            runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, window=args.window,
+                                             flood=not args.no_flood)))
     rows = [
-        {**{k: r["lateness_ms"][k] for k in ("p50", "p99", "max")}, "lost": r["lost"], "dup": r["duplicates"],
+        {"flood": r["flood"], **{k: r["lateness_ms"][k] for k in ("p50", "p99", "max")}, "lost": r["lost"], "dup": r["duplicates"],
          "flood_frames": r["flood_frames"], "flood_sockets": r["flood_sockets"], "closes": r["flood_close_codes"],
+         "daphne_cpu_s": r["cpu_s"]["daphne"], "flooder_cpu_s": r["cpu_s"]["flooder"],
          **{f"rss_{k}_mb": v for k, v in r["rss_mb"].items()}}
         for r in runs
     ]
