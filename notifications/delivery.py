@@ -87,6 +87,7 @@ class WebPushWorker:
     """
 
     IN_FLIGHT = 4 * webpush.CONCURRENCY
+    CLAIM_AT_LEAST = webpush.CONCURRENCY
     SETTLE_EVERY = 0.05
 
     def __init__(self, *, interval: float = 1.0) -> None:
@@ -141,9 +142,11 @@ class WebPushWorker:
 
     async def _step(self, sender: webpush.Sender, in_flight: dict) -> int:
         """Claim what is due as room allows, then write down the answers that came in."""
-        claimed = [] if self._stopping.is_set() and in_flight else await self._db(
-            web_pushes.claim_due, self.IN_FLIGHT - len(in_flight)
-        )
+        room = self.IN_FLIGHT - len(in_flight)
+        # Claims are made for a good share of the room at once: a claim costs
+        # three queries whatever its size, and a few answers free little room.
+        claiming = not in_flight or (room >= self.CLAIM_AT_LEAST and not self._stopping.is_set())
+        claimed = await self._db(web_pushes.claim_due, room) if claiming else []
         for row, message in claimed:
             in_flight[asyncio.ensure_future(sender.send_one(message))] = row
         if not in_flight:
