@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
+
 from pickup.testing import Stack, postgres_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -112,6 +114,12 @@ def hottest_frames(path: Path, top: int) -> list[tuple[int, str]]:
         for frame in set(stack.split(";")):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
     return sorted(((n, frame) for frame, n in inclusive.items()), reverse=True)[:top]
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU time a process has used so far, all its threads."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -29,16 +29,11 @@ from datetime import datetime, timedelta, timezone
 import psutil
 
 from bench import load
-from bench.common import create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
+from bench.common import cpu_seconds, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 from bench.lateness import Customers
 
 MB = 1024 * 1024
 FLOOD = "bench.flood"
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 class MemoryWatch:
@@ -98,13 +93,13 @@ async def measure(*, customers: int, alerts: int, window: float, flood: bool = T
         flooder = subprocess.Popen(
             [sys.executable, "-m", FLOOD, base, flooder_key, str(flood_seconds)], stdout=subprocess.PIPE, text=True
         )
-        daphne_cpu_before = _cpu_seconds(watch.process)
+        daphne_cpu_before = cpu_seconds(watch.process)
         with watch:
             deadline = dues[-1].timestamp() + 30
             while len(crowd.received) < alerts and time.time() < deadline:
                 await asyncio.sleep(0.05)
             flood_output = await asyncio.to_thread(flooder.communicate, timeout=flood_seconds + 60)
-            daphne_cpu = _cpu_seconds(watch.process) - daphne_cpu_before
+            daphne_cpu = cpu_seconds(watch.process) - daphne_cpu_before
             flood_ended = time.monotonic()
             await asyncio.sleep(3)  # room for duplicates to show
         lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]

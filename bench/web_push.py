@@ -24,7 +24,7 @@ from collections import Counter
 import psutil
 
 from bench import load
-from bench.common import bench_database, print_table, start_stack, write_results
+from bench.common import cpu_seconds, bench_database, print_table, start_stack, write_results
 from tests.push_service_process import push_service_process
 
 _BULK = """
@@ -67,19 +67,14 @@ def _per_cpu_second(service, processes: list[psutil.Process], alerts: int) -> li
     while time.monotonic() < deadline:
         accepted = service.counts()["accepted"]
         if first is None and accepted:
-            first = (accepted, [_cpu_seconds(process) for process in processes])
+            first = (accepted, [cpu_seconds(process) for process in processes])
         if accepted >= alerts:
             break
         time.sleep(0.02)
     else:
         return [None for _ in processes]
-    used = [_cpu_seconds(process) - before for process, before in zip(processes, first[1])]
+    used = [cpu_seconds(process) - before for process, before in zip(processes, first[1])]
     return [round((accepted - first[0]) / seconds) if seconds > 0 else None for seconds in used]
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def measure(alerts: int, *, decrypt: bool, postgres: bool) -> dict:
