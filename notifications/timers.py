@@ -62,6 +62,9 @@ class AlertTimers:
         self._unsettled: list[Pushes] = []
         self._runs: dict[str, asyncio.Task] = {}
         self._refill_task: asyncio.Task | None = None
+        # Alerts claimed ahead whose push waits for the due time: handed back on a graceful stop.
+        self._claimed: dict[int, Alert] = {}
+        self._handing_back = False
 
     @property
     def lookahead(self) -> timedelta:
@@ -82,7 +85,8 @@ class AlertTimers:
         """Forget every timer (tests; a loop that is going away).
 
         Alerts claimed but not pushed stay claimed until their lease runs
-        out; run_queue sends them then, as after a crash.
+        out; run_queue sends them then, as after a crash. A graceful stop
+        calls ``hand_back`` instead.
         """
         for handle, _due_at in self._handles.values():
             handle.cancel()
@@ -95,8 +99,52 @@ class AlertTimers:
         self.loop = None
 
     def _forget(self) -> None:
-        for state in (self._handles, self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs):
+        for state in (self._handles, self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs, self._claimed):
             state.clear()
+        self._handing_back = False
+
+    async def hand_back(self) -> None:
+        """A graceful stop (SIGTERM): leave nothing for a lease to wait out, then forget every timer.
+
+        No new claim is made; a claim under way finishes. Pushes made are
+        written down first (a push not written down would be pushed again
+        when its lease ends); alerts claimed ahead of their due time are
+        released, so run_queue or another web process sends them at their
+        time, not when the lease runs out. Alerts due by now are pushed first.
+        """
+        from notifications import delivery
+
+        if self.loop is None:
+            return
+        self._handing_back = True
+        try:
+            if self._refill_task is not None:
+                self._refill_task.cancel()
+            self._cancel_timers(keep_pushes=True)
+            await self._finish("claim")  # what it wins becomes a push due now, or a push timer
+            self._cancel_timers(keep_pushes=False)  # those claims are released below
+            await self._finish("push")
+            await self._finish("settle")
+            if self._unsettled:  # the settle step failed: once more; if that fails, the lease decides
+                await database_sync_to_async(delivery.settle)(self._unsettled, "timer")
+            released = list(self._claimed.values())
+            if released:
+                await database_sync_to_async(delivery.release)(released)
+                logger.info("handed back %d alert claim(s) taken ahead of their due time", len(released))
+        finally:
+            self.stop()
+
+    def _cancel_timers(self, *, keep_pushes: bool) -> None:
+        """Cancel the claim timers, and with them the push timers unless ``keep_pushes``."""
+        for alert_id in list(self._handles):
+            if not (keep_pushes and alert_id in self._claimed):
+                self._handles.pop(alert_id)[0].cancel()
+        self._to_claim.clear()
+
+    async def _finish(self, step: str) -> None:
+        running = self._runs.get(step)
+        if running is not None and not running.done():
+            await asyncio.shield(running)
 
     def arm(self, alert_id: int, due_at: datetime) -> None:
         """Arm (or move) the timer of one alert; safe to call from any thread."""
@@ -120,14 +168,18 @@ class AlertTimers:
                 current[0].cancel()
             self._to_claim.pop(alert_id, None)
             self._claiming.pop(alert_id, None)
+            self._claimed.pop(alert_id, None)
 
     def _arm(self, alert_id: int, due_at: datetime) -> None:
+        if self._handing_back:
+            return  # run_queue, or another web process, sends it
         current = self._handles.get(alert_id)
         known = current[1] if current else self._to_claim.get(alert_id, self._claiming.get(alert_id))
         if known == due_at:
             return  # armed twice (a refill, a second web process's arm): one timer
         if current is not None:
             current[0].cancel()  # moved: a push prepared for the old time is dropped too
+        self._claimed.pop(alert_id, None)
         self._to_claim.pop(alert_id, None)
         self._claiming.pop(alert_id, None)
         self._call_at(self._claim_time(due_at), alert_id, due_at, self._claim_soon, alert_id, due_at)
@@ -171,8 +223,10 @@ class AlertTimers:
 
     def _push_at_due(self, alert: Alert, message: tuple[str, dict]) -> None:
         if alert.due_at > timezone.now():  # never before the due time
+            self._claimed[alert.pk] = alert
             self._call_at(alert.due_at, alert.pk, alert.due_at, self._push_at_due, alert, message)
             return
+        self._claimed.pop(alert.pk, None)
         self._handles.pop(alert.pk, None)
         self._to_push.append((alert, message))
         self._run("push", self._push_while_due)
