@@ -30,14 +30,18 @@ from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
 from pickup.graceful_stop import answer_sigterm  # noqa: E402
-from pickup.probes import mark_stopping  # noqa: E402
+from pickup.probes import mark_stopping, stopping  # noqa: E402
 
 
 def start_delivery(loop: asyncio.AbstractEventLoop) -> None:
     """The one place this process's alert timers and group keeper start, on the loop that serves it.
 
     Idempotent: both bind to ``loop`` once (tests stop them between tests).
+    Not once the process is stopping: a request still served then must not
+    arm again the timers the graceful stop handed back.
     """
+    if stopping():
+        return
     alert_timers.start(loop)
     memberships.start(loop)
 
