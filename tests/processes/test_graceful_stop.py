@@ -51,6 +51,7 @@ async def test_sigterm_closes_every_socket_with_service_restart_and_pages_come_b
 
     assert await stop_web(stack, stopping) == 0
 
+    await wait_until(lambda: all(customer.close_codes for customer in customers), 10, "every page to see its socket close")
     assert [customer.close_codes for customer in customers] == [[CLOSE_SERVICE_RESTART]] * 5
     await wait_until(lambda: all(customer.reconnects == 1 for customer in customers), 20, "every page to reconnect")
     for customer in customers:
@@ -70,7 +71,7 @@ async def restart(stack, stop, start) -> None:
     """Stop one process by SIGTERM (it must exit 0) and start it again; none of its claims may outlive it."""
     held, leased = alert_claims(stack), kitchen_queue_leases(stack)
     assert await stop() == 0
-    start()
+    await asyncio.to_thread(start)  # the pages go on reading and acknowledging meanwhile
 
     def left_behind() -> set:
         alerts = {alert_id for alert_id, token in alert_claims(stack).items() if held.get(alert_id) == token}
@@ -119,11 +120,11 @@ class TestRollingRestart:
         # The second web server alone holds timer claims: it took every alert
         # as it started (the first one started before there were any). Its
         # claims on alerts not due for a while yet are gone the moment it has exited.
+        await wait_until(lambda: alert_claims(stack), 30, "the second web server to claim the alerts ahead")
         held = alert_claims(stack, due_after=datetime.now(UTC) + timedelta(seconds=2))
-        assert held, "the second web server claimed the alerts ahead"
         assert await stop_web(stack, second) == 0
         assert {alert_id for alert_id, token in alert_claims(stack).items() if held.get(alert_id) == token} == set()
-        stack.start_web(port_of(second))
+        await asyncio.to_thread(stack.start_web, port_of(second))
         # Then the rest, one by one. Whatever the stopped process held is
         # released (or pushed and written down), so no claim it made is left:
         # with two-hour leases, one it left behind would still be there.
