@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push
+.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-rolling-restart
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
@@ -33,7 +33,7 @@ clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
 
 ## bench: every benchmark at the issue's sizes (several minutes); results in bench/results/
-bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push
+bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-rolling-restart
 bench-lateness: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.lateness
 bench-placement: $(VENV)/.dev-installed
@@ -46,3 +46,5 @@ bench-crowd: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.crowd
 bench-web-push: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.web_push
+bench-rolling-restart: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.rolling_restart

@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 CLAIM_STEP_MS = 50
 # Seconds pushes wait for others before their outcome is written down together.
 SETTLE_WINDOW = 0.05
+# A stopping web process still pushes the alerts it claimed that fall due this
+# soon: a release would leave them to run_queue's next pass, up to a second later.
+PUSH_WHILE_STOPPING = timedelta(seconds=1)
 
 
 class AlertTimers:
@@ -106,11 +109,12 @@ class AlertTimers:
     async def hand_back(self) -> None:
         """A graceful stop (SIGTERM): leave nothing for a lease to wait out, then forget every timer.
 
-        No new claim is made; a claim under way finishes. Pushes made are
-        written down first (a push not written down would be pushed again
-        when its lease ends); alerts claimed ahead of their due time are
-        released, so run_queue or another web process sends them at their
-        time, not when the lease runs out. Alerts due by now are pushed first.
+        No new claim is made; a claim under way finishes. Alerts claimed
+        that fall due within ``PUSH_WHILE_STOPPING`` are pushed at their time
+        (sooner than run_queue would, after a release); every push made is
+        written down (one not written down would be pushed again when its
+        lease ends); alerts claimed further ahead are released, so run_queue
+        sends them at their time, not when the lease runs out.
         """
         from notifications import delivery
 
@@ -122,6 +126,7 @@ class AlertTimers:
                 self._refill_task.cancel()
             self._cancel_timers(keep_pushes=True)
             await self._finish("claim")  # what it wins becomes a push due now, or a push timer
+            await self._push_those_due_soon()
             self._cancel_timers(keep_pushes=False)  # those claims are released below
             await self._finish("push")
             await self._finish("settle")
@@ -133,6 +138,16 @@ class AlertTimers:
                 logger.info("handed back %d alert claim(s) taken ahead of their due time", len(released))
         finally:
             self.stop()
+
+    async def _push_those_due_soon(self) -> None:
+        """Let the push timers due within ``PUSH_WHILE_STOPPING`` fire; cancel the others."""
+        soon = timezone.now() + PUSH_WHILE_STOPPING
+        for alert_id in list(self._handles):
+            if self._handles[alert_id][1] > soon:
+                self._handles.pop(alert_id)[0].cancel()
+        # The loop's clock and the wall clock may disagree by a hair: a timer can fire a moment late.
+        while self._handles and timezone.now() < soon + PUSH_WHILE_STOPPING:
+            await asyncio.sleep(0.01)
 
     def _cancel_timers(self, *, keep_pushes: bool) -> None:
         """Cancel the claim timers, and with them the push timers unless ``keep_pushes``."""

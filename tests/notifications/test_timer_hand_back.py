@@ -7,6 +7,7 @@ released, so another sender may push those alerts at their time.
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from notifications import delivery
 from notifications.models import Alert
@@ -49,6 +50,22 @@ async def test_a_push_already_made_is_written_down_before_the_process_goes(menu,
 
     stored = await Alert.objects.aget(pk=alert.pk)
     assert (stored.sent_at is not None, stored.send_count, stored.claim_token) == (True, 1, "")
+
+
+async def test_an_alert_claimed_and_due_within_a_second_is_still_pushed_by_the_stopping_process(menu, settings):
+    settings.PICKUP_TIMER_LOOKAHEAD_MS = 3000
+    session_key, _ = await customer_session()
+    async with connected(session_key) as socket:
+        _order, alert, due, claimed = await place_and_see_it_claimed(socket, menu, 0.8)
+        assert claimed is not None
+
+        await alert_timers.hand_back()
+
+        stored = await Alert.objects.aget(pk=alert.pk)
+        assert (stored.send_count, stored.claim_token) == (1, "")  # pushed at its time and written down
+        message = await socket.receive_json_from(timeout=5)
+    assert message["alert"]["id"] == alert.pk
+    assert timezone.datetime.fromisoformat(message["alert"]["due_at"]) == due
 
 
 async def test_a_request_served_while_the_process_stops_does_not_start_the_timers_again(monkeypatch):
