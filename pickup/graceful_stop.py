@@ -3,8 +3,8 @@
 1. /readyz says no (pickup.probes) and the process stops listening: a load
    balancer, or the kernel, sends new customers to another process.
 2. Together: the alert timers hand back their work (``AlertTimers.hand_back``:
-   pushes made are written down, claims taken ahead of the due time are
-   released for run_queue or another web process), and every open WebSocket
+   alerts claimed and due within a second are pushed, pushes made are
+   written down, claims further ahead are released for run_queue), and every open WebSocket
    is closed with 1012, "service restart", so its page reconnects at once,
    to another process (static/orders/socket.js).
 3. Then the reactor stops as on any shutdown: daphne cancels whatever is
