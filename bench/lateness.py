@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import load
 from bench.common import Profile, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
@@ -117,6 +118,7 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
         await asyncio.sleep(3)  # room for duplicates to show
         lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]
         duplicates = sum(len(times) - 1 for times in crowd.received.values())
+        first_pushes = first_pushes_by_sender(stack.metrics(base))
         await crowd.close()
         if spy is not None:
             spy.finish()
@@ -125,9 +127,22 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
             "lost": len(order_ids - set(crowd.received)), "duplicates": duplicates,
             "early": sum(1 for value in lateness_ms if value < 0),
             "lateness_ms": percentiles(lateness_ms),
+            "first_pushes": first_pushes,
+            "by_timers_percent": round(100 * first_pushes["timer"] / max(1, sum(first_pushes.values())), 1),
         }
     finally:
         stack.stop()
+
+
+def first_pushes_by_sender(metrics: str) -> dict[str, int]:
+    """Alerts first pushed by the web timers and by run_queue, as /metrics counts them (all processes)."""
+    counts = {"timer": 0, "run_queue": 0}  # the senders notifications/metrics.py names
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "pickup_alert_first_pushes":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["sender"]] += int(sample.value)
+    return counts
 
 
 def main() -> None:
@@ -150,9 +165,10 @@ def main() -> None:
                 runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, shape=shape, path=path,
                                                  window=args.window, profile=args.profile)))
     rows = [{"path": r["path"], "shape": r["shape"], "alerts": r["alerts"], **{k: r["lateness_ms"][k] for k in ("p50", "p90", "p99", "max")},
-             "lost": r["lost"], "dup": r["duplicates"], "early": r["early"]} for r in runs]
+             "lost": r["lost"], "dup": r["duplicates"], "early": r["early"], "by_timers_%": r["by_timers_percent"]}
+            for r in runs]
     print_table(f"Alert lateness, due time → arrival on the customer's socket (ms), background load {args.background_load}", rows,
-                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early"])
+                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early", "by_timers_%"])
     print(f"results: {write_results('lateness', {'background_load': args.background_load, 'runs': runs})}")
 
 

@@ -10,7 +10,8 @@ the middle of a re-join is seen too.
 
 The same record says which of this process's sockets are in a group, so the
 channel layer can hand them their alerts without asking Redis
-(``sockets_in``, passed by notifications/sender.py).
+(``sockets_in``, passed by notifications/sender.py), and the web timers arm
+only the alerts of customers with a socket here (notifications/timers.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What the alerts' senders count, for /metrics (pickup/metrics.py serves them).
 
-Counted where each outcome is written down: the socket pushes in
+The web timers' claims are counted as they are made (``count_timer_claims``).
+Everything else is counted where each outcome is written down: the socket pushes in
 ``delivery.settle`` (``sender`` = ``timer`` for a web process's timers,
 ``run_queue`` for the worker), Web Push in ``web_pushes.settle``. A burst
 settles a thousand alerts at once, so counters move once per batch and
@@ -43,6 +44,12 @@ lateness = Histogram(
     ["sender"],
     buckets=LATENCY_BUCKETS,
 )
+timer_claims = Counter(
+    "pickup_timer_claims_total",
+    "Alerts a web process's timers tried to claim ahead of their due time, by outcome (won, lost: "
+    "another sender held or had sent it, or it was withdrawn); about one try per alert, however many web processes run.",
+    ["outcome"],
+)
 alerts_acknowledged = Counter("pickup_alerts_acknowledged_total", "Alerts acknowledged by a tab of their customer.")
 
 # Every series a graph or an alert rule expects, there from the start at 0.
@@ -53,6 +60,8 @@ for _sender in SENDERS:
         alert_pushes.labels("socket", _sender, _outcome.value)
 for _outcome in Outcome:
     alert_pushes.labels("web_push", "run_queue", _outcome.value)
+for _claimed in ("won", "lost"):
+    timer_claims.labels(_claimed)
 
 
 def count_socket_pushes(alerts: list[Alert], results: list[Result], sender: str, pushed_at: float) -> None:
@@ -68,6 +77,14 @@ def count_socket_pushes(alerts: list[Alert], results: list[Result], sender: str,
         late = lateness.labels(sender)
         for alert in first:
             late.observe(max(0.0, pushed_at - alert.due_at.timestamp()))
+
+
+def count_timer_claims(*, tried: int, won: int) -> None:
+    """Count one claim of a web process's timers: ``tried`` alerts asked for, ``won`` of them taken."""
+    if won:
+        timer_claims.labels("won").inc(won)
+    if tried > won:
+        timer_claims.labels("lost").inc(tried - won)
 
 
 def count_web_pushes(outcomes: Iterable[Outcome]) -> None:

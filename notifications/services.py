@@ -35,12 +35,12 @@ def schedule_new_alerts(orders, *, kind: str) -> list[Alert]:
 
 def _arm_timers(new_alerts: list[Alert]) -> None:
     for alert in new_alerts:
-        timers.alert_timers.arm(alert.pk, alert.due_at)
+        timers.alert_timers.arm(alert.pk, alert.due_at, alert.customer_id)
 
 
 def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "") -> Alert:
     """Record that the customer is owed an alert, rescheduled from scratch if it
-    exists, and arm this process's timer after commit."""
+    exists, and arm its timer after commit (here, or where the customer is connected)."""
     alert, _created = Alert.objects.update_or_create(
         order=order,
         kind=kind,
@@ -58,7 +58,7 @@ def schedule_alert(*, order, kind: str, due_at: datetime, reason: str = "") -> A
         },
     )
     web_pushes.owe([alert], rescheduled=not _created)
-    transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at))
+    transaction.on_commit(lambda: timers.alert_timers.arm(alert.pk, due_at, alert.customer_id))
     return alert
 
 

@@ -32,6 +32,9 @@ RETRY_REFUSED = timedelta(seconds=1)
 # due then and written down some 50 ms later. If the web server dies holding
 # it, run_queue takes the alert over when it ends, not after a worker's lease.
 TIMER_CLAIM_MARGIN = timedelta(seconds=5)
+# Customers who connect together (a web server's restart) have their alerts
+# read in queries of at most this many, well under any database's parameter limit.
+CUSTOMERS_PER_QUERY = 500
 
 
 def _open_alerts():
@@ -123,13 +126,25 @@ def release_claims(alerts: list[Alert]) -> int:
     )
 
 
-def alerts_due_soon(horizon: timedelta) -> list[tuple[int, datetime]]:
-    """(id, due time) of unsent alerts due before now + horizon, for in-memory timers."""
-    return list(
-        Alert.objects.filter(sent_at=None, cancelled_at=None, due_at__lte=timezone.now() + horizon).values_list(
-            "pk", "due_at"
+def alerts_due_soon(horizon: timedelta, customer_ids: set[str] | None = None) -> list[tuple[int, datetime, str]]:
+    """(id, due time, customer) of unsent alerts due before now + horizon, for in-memory timers.
+
+    Alerts a sender holds right now are left out: their push is under way.
+    With ``customer_ids``, only those customers' alerts (a web process's
+    customers who just connected).
+    """
+    now = timezone.now()
+    due_soon = claims.unclaimed(Alert.objects.filter(sent_at=None, cancelled_at=None, due_at__lte=now + horizon), now)
+    if customer_ids is None:
+        return list(due_soon.values_list("pk", "due_at", "customer_id"))
+    wanted = sorted(customer_ids)
+    return [
+        row
+        for start in range(0, len(wanted), CUSTOMERS_PER_QUERY)
+        for row in due_soon.filter(customer_id__in=wanted[start : start + CUSTOMERS_PER_QUERY]).values_list(
+            "pk", "due_at", "customer_id"
         )
-    )
+    ]
 
 
 def next_alert_due_at() -> datetime | None:

@@ -7,7 +7,6 @@ answers at, a P-256 public key and a 16-byte auth secret (RFC 8291).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,12 +14,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from notifications import vapid
-from notifications.models import Alert, PushSubscription, WebPush
-from notifications.web_pushes import WAIT_FOR_PAGE, WORTH_SENDING
+from notifications import vapid, web_pushes
+from notifications.models import PushSubscription
 from pickup.errors import PickupError
 
 # A customer's phones and laptops; past this the oldest subscription goes.
@@ -30,8 +27,6 @@ SUBSCRIPTIONS_PER_CUSTOMER = 10
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_ENDPOINT_LENGTH = PushSubscription._meta.get_field("endpoint").max_length
 MAX_USER_AGENT_LENGTH = PushSubscription._meta.get_field("user_agent").max_length
-# An alert due this long ago is no longer worth waking a phone for (the replay window of the sockets).
-PENDING_WINDOW: timedelta = WORTH_SENDING
 
 
 def _invalid(message, field: str) -> PickupError:
@@ -99,7 +94,7 @@ def subscribe(*, customer_id: str, data: object, user_agent: str = "") -> tuple[
         )
         if created:
             _drop_oldest(customer_id)
-            owe_pending_alerts(subscription)
+            web_pushes.owe_pending(subscription)
     return subscription, created
 
 
@@ -115,24 +110,3 @@ def unsubscribe(*, customer_id: str, endpoint: object) -> None:
     deleted, _rows = PushSubscription.objects.filter(customer_id=customer_id, endpoint=endpoint).delete()
     if not deleted:
         raise PickupError("subscription_not_found", _("There is no such subscription for you."), field="endpoint")
-
-
-def owe_pending_alerts(subscription: PushSubscription) -> int:
-    """Owe a subscription every alert of its customer still pending; returns how many alerts that is.
-
-    Pending: not acknowledged by a page, not withdrawn, and due in the future
-    or within ``PENDING_WINDOW``. Each is sent from its due time on, plus the
-    moment an open page has to acknowledge it first (``web_pushes.owe``'s
-    rule); an alert already owed to this subscription is left as it is.
-    """
-    alerts = Alert.objects.filter(
-        customer_id=subscription.customer_id,
-        acknowledged_at=None,
-        cancelled_at=None,
-        due_at__gte=timezone.now() - PENDING_WINDOW,
-    ).values_list("pk", "due_at")
-    owed = [
-        WebPush(alert_id=alert_id, subscription=subscription, send_after=due_at + WAIT_FOR_PAGE) for alert_id, due_at in alerts
-    ]
-    WebPush.objects.bulk_create(owed, ignore_conflicts=True)
-    return len(owed)

@@ -24,6 +24,17 @@ or withdrawn in this process (``disarm``) drops the prepared push; a move
 also resets the claim in the database. A withdrawal by another process in the
 last ``PICKUP_TIMER_LOOKAHEAD_MS`` before the due time does not stop the push
 (docs/delivery.md).
+
+Each alert's timer lives in the web process(es) holding its customer's
+sockets, so claims per alert stay about one however many web processes run
+(docs/delivery.md). A process arms a customer's alerts when their first
+socket connects here (``customer_arrived``), when it schedules one for a
+customer connected here (``arm``), when another process schedules one and
+tells the customer's group (``arm_here``), and at each refill. An alert
+scheduled here for a customer connected elsewhere goes to that customer's
+group instead, and the processes holding their sockets arm it. A timer whose
+customer has left by its claim time is dropped unclaimed (a page reload
+keeps it); run_queue sends what no process armed.
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
+
+from notifications.memberships import memberships
+from notifications.sender import customer_group, send_to_groups
 
 if TYPE_CHECKING:
     from notifications.delivery import Pushes
@@ -59,6 +73,11 @@ class AlertTimers:
         self.loop: asyncio.AbstractEventLoop | None = None
         # Per alert id, the timer running for it (its claim's, then its push's) and its due time.
         self._handles: dict[int, tuple[asyncio.TimerHandle, datetime]] = {}
+        self._customer_of: dict[int, str] = {}  # alert id -> its customer, while its claim is ahead
+        self._pushed: dict[int, datetime] = {}  # alert id -> due time, pushed here: a late refill must not re-arm it
+        self._present: set[str] = set()  # customers connected here whose alerts are armed
+        self._arriving: set[str] = set()  # customers just connected, their alerts not read yet
+        self._to_tell: list[tuple[str, dict]] = []  # alerts scheduled here for customers connected elsewhere
         self._to_claim: dict[int, datetime] = {}
         self._claiming: dict[int, datetime] = {}
         self._to_push: list[tuple[Alert, tuple[str, dict]]] = []
@@ -72,6 +91,10 @@ class AlertTimers:
     @property
     def lookahead(self) -> timedelta:
         return timedelta(milliseconds=settings.PICKUP_TIMER_LOOKAHEAD_MS)
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(seconds=settings.PICKUP_TIMER_HORIZON_SECONDS)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Bind to the server's event loop and re-arm pending alerts from the database."""
@@ -102,7 +125,10 @@ class AlertTimers:
         self.loop = None
 
     def _forget(self) -> None:
-        for state in (self._handles, self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs, self._claimed):
+        for state in (
+            self._handles, self._customer_of, self._pushed, self._present, self._arriving, self._to_tell,
+            self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs, self._claimed,
+        ):
             state.clear()
         self._handing_back = False
 
@@ -161,14 +187,72 @@ class AlertTimers:
         if running is not None and not running.done():
             await asyncio.shield(running)
 
-    def arm(self, alert_id: int, due_at: datetime) -> None:
-        """Arm (or move) the timer of one alert; safe to call from any thread."""
+    def arm(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
+        """Arm (or move) the timer of an alert scheduled in this process; safe to call from any thread.
+
+        Armed here if its customer has a socket here, else handed to the
+        processes that hold the customer's sockets.
+        """
         loop = self.loop
         if loop is None or loop.is_closed():
             return  # no web server loop in this process: run_queue will send it
         # A fresh context: the caller may be inside sync_to_async (an on_commit
         # hook), and its context must not leak into the delivery task.
-        loop.call_soon_threadsafe(self._arm, alert_id, due_at, context=contextvars.Context())
+        loop.call_soon_threadsafe(self._arm_scheduled, alert_id, due_at, customer_id, context=contextvars.Context())
+
+    def arm_here(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
+        """Another process scheduled an alert of a customer connected here (on the loop)."""
+        if self.loop is not None and is_here(customer_id):
+            self._arm(alert_id, due_at, customer_id)
+
+    def customer_arrived(self, customer_id: str) -> None:
+        """A socket of the customer joined their group here (on the loop): the first one arms their alerts."""
+        if self.loop is None or customer_id in self._present:
+            return
+        self._present.add(customer_id)
+        self._arriving.add(customer_id)
+        self._run("arrivals", self._arm_arrivals)
+
+    def customer_left(self, customer_id: str) -> None:
+        """A socket of the customer left their group here (on the loop).
+
+        Their timers stay until their claim time, which drops them if the
+        customer is still away: a page that reloads keeps its timers.
+        """
+        if not is_here(customer_id):
+            self._present.discard(customer_id)
+
+    def _arm_scheduled(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
+        if is_here(customer_id):
+            self._arm(alert_id, due_at, customer_id)
+            return
+        # Redis knows which processes hold the customer's sockets: their
+        # sockets hear this and arm it there (none anywhere: run_queue's).
+        message = {"type": "alert.scheduled", "alert_id": alert_id, "due_at": due_at.isoformat()}
+        self._to_tell.append((customer_group(customer_id), message))
+        self._run("tell", self._tell_while_waiting)
+
+    async def _tell_while_waiting(self) -> None:
+        while self._to_tell:
+            batch, self._to_tell = self._to_tell, []
+            await send_to_groups(batch)  # refused or lost: run_queue sends the alert
+
+    async def _arm_arrivals(self) -> None:
+        from notifications.socket_pushes import alerts_due_soon
+
+        while self._arriving:
+            customers, self._arriving = self._arriving, set()
+            try:
+                due_soon = await database_sync_to_async(alerts_due_soon)(self.horizon, customers)
+            except Exception:
+                logger.exception("could not load the alerts of %d customers; the next refill arms them", len(customers))
+                continue
+            self._arm_customers_here(due_soon)
+
+    def _arm_customers_here(self, due_soon: list[tuple[int, datetime, str]]) -> None:
+        for alert_id, due_at, customer_id in due_soon:
+            if is_here(customer_id):
+                self._arm(alert_id, due_at, customer_id)
 
     def disarm(self, alert_ids: list[int]) -> None:
         """Drop the timers of withdrawn alerts, a push already prepared included; any thread."""
@@ -183,15 +267,17 @@ class AlertTimers:
                 current[0].cancel()
             self._to_claim.pop(alert_id, None)
             self._claiming.pop(alert_id, None)
+            self._customer_of.pop(alert_id, None)
             self._claimed.pop(alert_id, None)
 
-    def _arm(self, alert_id: int, due_at: datetime) -> None:
+    def _arm(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
         if self._handing_back:
-            return  # run_queue, or another web process, sends it
+            return  # run_queue, or the process the customer reconnects to, sends it
         current = self._handles.get(alert_id)
         known = current[1] if current else self._to_claim.get(alert_id, self._claiming.get(alert_id))
-        if known == due_at:
-            return  # armed twice (a refill, a second web process's arm): one timer
+        if known == due_at or self._pushed.get(alert_id) == due_at:
+            return  # armed twice (a refill, a second tab's arrival) or pushed already: one timer
+        self._customer_of[alert_id] = customer_id
         if current is not None:
             current[0].cancel()  # moved: a push prepared for the old time is dropped too
         self._claimed.pop(alert_id, None)
@@ -216,11 +302,13 @@ class AlertTimers:
             self._call_at(claim_at, alert_id, due_at, self._claim_soon, alert_id, due_at)
             return
         self._handles.pop(alert_id, None)
+        if not is_here(self._customer_of.pop(alert_id, "")):
+            return  # the customer left this process: another that holds them, or run_queue, sends it
         self._to_claim[alert_id] = due_at
         self._run("claim", self._claim_while_wanted)
 
     async def _claim_while_wanted(self) -> None:
-        from notifications import delivery
+        from notifications import delivery, metrics
 
         while self._to_claim:
             self._claiming, self._to_claim = self._to_claim, {}
@@ -231,6 +319,7 @@ class AlertTimers:
             except Exception:
                 logger.exception("claiming alerts %s failed; run_queue will send them", list(self._claiming))
                 claimed = []
+            metrics.count_timer_claims(tried=len(self._claiming), won=len(claimed))
             for alert, message in claimed:
                 if self._claiming.get(alert.pk) == alert.due_at:  # else moved meanwhile: its new timer decides
                     self._push_at_due(alert, message)
@@ -243,6 +332,7 @@ class AlertTimers:
             return
         self._claimed.pop(alert.pk, None)
         self._handles.pop(alert.pk, None)
+        self._pushed[alert.pk] = alert.due_at
         self._to_push.append((alert, message))
         self._run("push", self._push_while_due)
 
@@ -283,16 +373,26 @@ class AlertTimers:
             self._runs[step] = self.loop.create_task(body())
 
     async def _refill_forever(self) -> None:
+        """Arm what this process's customers are owed and nobody told it of (alerts moved in the database)."""
         from notifications.socket_pushes import alerts_due_soon
 
-        horizon = timedelta(seconds=settings.PICKUP_TIMER_HORIZON_SECONDS)
         while True:
             try:
-                for alert_id, due_at in await database_sync_to_async(alerts_due_soon)(horizon):
-                    self._arm(alert_id, due_at)
+                due_soon = await database_sync_to_async(alerts_due_soon)(self.horizon)
+                self._forget_pushed_before(timezone.now() - self.horizon)
+                self._arm_customers_here(due_soon)
             except Exception:
                 logger.exception("could not load pending alerts; retrying")
-            await asyncio.sleep(horizon.total_seconds() / 4)
+            await asyncio.sleep(self.horizon.total_seconds() / 4)
+
+    def _forget_pushed_before(self, moment: datetime) -> None:
+        for alert_id in [alert_id for alert_id, due_at in self._pushed.items() if due_at < moment]:
+            del self._pushed[alert_id]
+
+
+def is_here(customer_id: str) -> bool:
+    """Whether a socket of the customer is open in this process."""
+    return bool(customer_id) and bool(memberships.sockets_in(customer_group(customer_id)))
 
 
 alert_timers = AlertTimers()

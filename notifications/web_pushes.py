@@ -59,13 +59,30 @@ def owe(alerts: list[Alert], *, rescheduled: bool = False) -> None:
                 claim_token="", claimed_until=None,
             )
     WebPush.objects.bulk_create(
-        [
-            WebPush(alert=alert, subscription_id=pk, send_after=alert.due_at + WAIT_FOR_PAGE)
-            for alert in alerts
-            for pk in subscriptions.get(alert.customer_id, ())
-        ],
+        [_owed(alert.pk, alert.due_at, pk) for alert in alerts for pk in subscriptions.get(alert.customer_id, ())],
         ignore_conflicts=True,
     )
+
+
+def owe_pending(subscription: PushSubscription) -> int:
+    """Owe a new subscription every alert of its customer still pending; returns how many alerts that is.
+
+    Pending: not acknowledged by a page, not withdrawn, and due in the future
+    or within ``WORTH_SENDING``. An alert already owed to this subscription
+    is left as it is.
+    """
+    alerts = Alert.objects.filter(
+        customer_id=subscription.customer_id, acknowledged_at=None, cancelled_at=None,
+        due_at__gte=timezone.now() - WORTH_SENDING,
+    ).values_list("pk", "due_at")
+    owed = [_owed(alert_id, due_at, subscription.pk) for alert_id, due_at in alerts]
+    WebPush.objects.bulk_create(owed, ignore_conflicts=True)
+    return len(owed)
+
+
+def _owed(alert_id: int, due_at: datetime, subscription_id: int) -> WebPush:
+    """A subscription's copy of an alert: sent from its due time, plus the moment an open page has to acknowledge it."""
+    return WebPush(alert_id=alert_id, subscription_id=subscription_id, send_after=due_at + WAIT_FOR_PAGE)
 
 
 def _pending(now: datetime):

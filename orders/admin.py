@@ -15,12 +15,13 @@ from django.utils.translation import ngettext
 
 from orders import boards, services
 from orders.models import BoardLink, MenuItem, OpeningHours, Order, OrderLine, PickupSlot, Restaurant
-from pickup.admin import ReadOnlyAdmin
+from pickup.admin import LabelledInlineFormSet, ReadOnlyAdmin
 from pickup.errors import PickupError
 
 
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
+    formset = LabelledInlineFormSet
     extra = 0
 
 

@@ -22,6 +22,7 @@ from notifications import acks
 from notifications import services as alert_services
 from notifications.memberships import memberships
 from notifications.sender import STAFF_GROUP, customer_group
+from notifications.timers import alert_timers
 from orders import boards, selectors, services
 from orders.customers import customer_id_from_scope, language_from_scope
 from orders.kitchen_views import may_watch_kitchen
@@ -30,12 +31,9 @@ from orders.parsing import AcknowledgeAlert, CancelOrder, PlaceOrder, Reschedule
 from orders.payloads import order_payload
 from orders.socket_limits import CLOSE_FLOODING, message_budget, open_sockets
 from orders.sockets import JsonSocket
+from pickup.addresses import client_address_from_scope
 from pickup.batching import Batcher
 from pickup.errors import PickupError
-
-# Sent in the close frame when the page's session is missing.
-CLOSE_NO_SESSION = 4401
-
 
 def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]:
     """Place the orders of many sockets together; each gets its order's payload or its refusal."""
@@ -62,13 +60,11 @@ class CustomerConsumer(JsonSocket):
         self.ack_tasks: set[asyncio.Task] = set()
 
     async def connect(self):
+        # None for a visitor who has not ordered: their page's socket is
+        # accepted and hears nothing until the page starts a session and reconnects.
         self.customer_id = customer_id_from_scope(self.scope)
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
-        self.address = (self.scope.get("client") or [""])[0] or ""
-        if not self.customer_id:
-            with translation.override(self.language):
-                await self.refuse("no_session", _("Open the ordering page first to start a session."), CLOSE_NO_SESSION)
-            return
+        self.address = client_address_from_scope(self.scope)
         if not open_sockets.admit(self.customer_id, self.address):
             with translation.override(self.language):
                 message = _("Too many open pages for this customer or network. Close some and reload.")
@@ -77,8 +73,13 @@ class CustomerConsumer(JsonSocket):
         self.admitted = True
         customer_sockets.inc()
         self.budget = message_budget()
+        if not self.customer_id:
+            await self.accept()
+            await self.send_json({"type": "session.ready", "orders": []})
+            return
         self.group = customer_group(self.customer_id)
         await memberships.join(self.group, self.channel_name)
+        alert_timers.customer_arrived(self.customer_id)  # their alerts' timers live where their sockets are
         await self.accept()
         orders, missed = await database_sync_to_async(self._session_state)()
         await self.send_json({"type": "session.ready", "orders": orders})
@@ -104,6 +105,7 @@ class CustomerConsumer(JsonSocket):
             customer_sockets.dec()
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
+            alert_timers.customer_left(self.customer_id)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # The budget is spent before the frame is parsed: a flood costs no JSON parsing.
@@ -123,10 +125,16 @@ class CustomerConsumer(JsonSocket):
             await self.send_json({"type": "error", "code": "rate_limited", "message": message, "retry_after": retry_after})
 
     def describe(self) -> str:
-        return f"customer {self.customer_id}"
+        return f"customer {self.customer_id}" if self.customer_id else "visitor"
+
+    def require_customer(self) -> None:
+        """A visitor's socket may ping, nothing more, until the page starts a session."""
+        if not self.customer_id:
+            raise PickupError("no_session", _("Open the ordering page first to start a session."))
 
     # Client messages, one handler per type (the table follows them).
     async def place_order(self, request: PlaceOrder, request_id: str | None):
+        self.require_customer()
         new_order = services.NewOrder(
             self.customer_id, request.lines, request.pickup_at, self.language, self.channel_name, self.address
         )
@@ -135,14 +143,17 @@ class CustomerConsumer(JsonSocket):
         await self.send_json({"type": "order.accepted", "request_id": request_id, "order": order, "message": message})
 
     async def cancel_order(self, request: CancelOrder, request_id: str | None):
+        self.require_customer()
         order = await database_sync_to_async(self._cancel)(request.order_id)
         await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
 
     async def reschedule_order(self, request: RescheduleOrder, request_id: str | None):
+        self.require_customer()
         order = await database_sync_to_async(self._reschedule)(request.order_id, request.pickup_at)
         await self.send_json({"type": "order.updated", "request_id": request_id, "order": order})
 
     async def acknowledge_alert(self, request: AcknowledgeAlert, request_id: str | None):
+        self.require_customer()
         # Answered from a task: the batcher holds an ack up to 20 ms, and the
         # customer's next alert must not wait behind it.
         task = asyncio.create_task(self._acknowledge(request.alert_id, request_id))
@@ -178,6 +189,10 @@ class CustomerConsumer(JsonSocket):
     # Events from the channel layer, one handler per type.
     async def pickup_alert(self, event):
         await self.send_json({"type": "alert", "alert": event["alert"]})
+
+    async def alert_scheduled(self, event):
+        """Another process scheduled an alert of this customer: this process's timer pushes it."""
+        alert_timers.arm_here(event["alert_id"], datetime.fromisoformat(event["due_at"]), self.customer_id)
 
     async def order_updated(self, event):
         if event.get("except_channel") == self.channel_name:

@@ -30,6 +30,14 @@ sockets_open = Gauge(
 customer_sockets = sockets_open.labels("customer")
 kitchen_sockets = sockets_open.labels("kitchen")
 board_sockets = sockets_open.labels("board")  # counter screens
+# Counted by pickup/websocket_pacing.py as daphne reads frames, before any consumer.
+frames_dropped = Counter(
+    "pickup_websocket_frames_dropped_total",
+    "Frames of sockets over their message budget dropped as they were read (the first over it goes on to be answered).",
+)
+sockets_closed_flooding = Counter(
+    "pickup_websocket_flooding_closed_total", "Sockets closed with 4429 for flooding, as their frames were read."
+)
 run_queue_pass = Histogram(
     "pickup_run_queue_pass_seconds",
     "How long one run_queue pass took (kitchen work and alert sweeps), idle passes included.",

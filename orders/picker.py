@@ -11,17 +11,29 @@ from datetime import date, datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from orders import dates, pickup_times
 from orders.models import Restaurant
 
 # How often an open picker asks again: the earliest time moves with the clock.
 REFRESH_SECONDS = 30
+# A time with this many places left or fewer says so on its chip ("2 left").
+FEW_PLACES_LEFT = 3
 
 
-def _time(offer: pickup_times.Offer) -> dict:
+def _time(offer: pickup_times.Offer, capacity: int) -> dict:
+    """One time chip; a time that is nearly full says how many places are left, in words and
+    in its accessible name (most times say nothing: a day of 1-minute slots has a thousand)."""
     local = timezone.localtime(offer.start)
-    return {"value": local.isoformat(), "label": dates.time_label(local), "remaining": offer.remaining}
+    label = dates.time_label(local)
+    time = {"value": local.isoformat(), "label": label, "remaining": offer.remaining}
+    if offer.remaining <= FEW_PLACES_LEFT and offer.remaining < capacity:
+        count = offer.remaining
+        time["left"] = _("%(count)s left") % {"count": count}
+        time["accessible_name"] = ngettext("%(time)s, only %(count)s place left", "%(time)s, only %(count)s places left", count) % {
+            "time": label, "count": count}
+    return time
 
 
 def _day_label(day: date, today: date) -> str:
@@ -56,9 +68,9 @@ def picker_times(restaurant: Restaurant, day: date | None = None, *, now: dateti
     offers = by_day.get(day, [])
     first = next(iter(by_day.values()), [None])[0]
     return {
-        "earliest": _time(first) if first else None,
+        "earliest": _time(first, restaurant.slot_capacity) if first else None,
         "days": [{"value": each.isoformat(), "label": _day_label(each, today)} for each in by_day],
         "day": day.isoformat() if day else None,
-        "times": [_time(offer) for offer in offers],
+        "times": [_time(offer, restaurant.slot_capacity) for offer in offers],
         "refresh_after": REFRESH_SECONDS,
     }

@@ -69,20 +69,22 @@ class OpenSockets:
         self.per_session: Counter[str] = Counter()
         self.per_address: Counter[str] = Counter()
 
-    def admit(self, customer_id: str, address: str) -> bool:
-        """Count a new socket in, unless its session or address already holds its share."""
+    def admit(self, customer_id: str | None, address: str) -> bool:
+        """Count a new socket in, unless its session or address already holds its share
+        (a visitor without a session counts for its address only)."""
         session_cap = settings.PICKUP_SOCKETS_PER_SESSION
         address_cap = settings.PICKUP_SOCKETS_PER_ADDRESS
-        if session_cap and self.per_session[customer_id] >= session_cap:
+        if customer_id and session_cap and self.per_session[customer_id] >= session_cap:
             return False
         if address and address_cap and self.per_address[address] >= address_cap:
             return False
-        self.per_session[customer_id] += 1
+        if customer_id:
+            self.per_session[customer_id] += 1
         if address:
             self.per_address[address] += 1
         return True
 
-    def release(self, customer_id: str, address: str) -> None:
+    def release(self, customer_id: str | None, address: str) -> None:
         for counts, key in ((self.per_session, customer_id), (self.per_address, address)):
             if key and counts[key] > 0:
                 counts[key] -= 1

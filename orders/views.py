@@ -1,4 +1,8 @@
-"""The customer's pages: order and follow an order. Ordering itself goes over the WebSocket."""
+"""The customer's pages: order and follow an order. Ordering itself goes over the WebSocket.
+
+Looking stores nothing: a visitor gets the menu and the pickup times without
+a session, which the page starts (``start_session``) when they order.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from orders import dates, pickup_times, selectors, services
 from orders.models import Order, Restaurant
-from orders.customers import customer_id_for_request, remember_language
+from orders.customers import existing_customer_id, remember_language, start_customer
 from orders.identity import restaurant_card
 from orders.payloads import status_note
 from orders.picker import parse_day, picker_times
@@ -29,6 +33,7 @@ def _page_text() -> dict[str, str]:
         "offline": _("Offline, reconnecting…"),
         "chooseItems": _("Choose at least one item."),
         "dismiss": _("Dismiss"),
+        "noSession": _("Your order could not be sent. Please reload the page and try again."),
         "noOrders": _("No orders yet."),
         "cancelled": _("Order cancelled."),
         "moved": _("Pickup time changed."),
@@ -50,23 +55,37 @@ def _picker() -> dict:
     return {**picker, "times": picker["times"][:TIME_CHIPS]}
 
 
-def _customer(request: HttpRequest) -> str:
-    """This browser's customer id; their orders follow the language the page is shown in."""
-    customer_id = customer_id_for_request(request)
-    if remember_language(request):
+def _customer(request: HttpRequest) -> str | None:
+    """This browser's customer id, None for a visitor who has not ordered; a
+    customer's orders follow the language the page is shown in."""
+    customer_id = existing_customer_id(request)
+    if customer_id and remember_language(request):
         services.follow_customer_language(customer_id, request.LANGUAGE_CODE)
     return customer_id
+
+
+@require_POST
+def start_session(request: HttpRequest) -> HttpResponse:
+    """Give this browser its customer session (the cookie), just before its first order.
+
+    CSRF-protected like any form: the page sends its token. The WebSocket
+    opened afterwards carries the cookie (docs/protocol.md, "Session").
+    """
+    start_customer(request)
+    _customer(request)
+    return HttpResponse(status=204)
 
 
 @require_GET
 def order_page(request: HttpRequest) -> HttpResponse:
     customer_id = _customer(request)
     context = {
+        "has_session": customer_id is not None,
         "menu": [
             (item, item.display_name(request.LANGUAGE_CODE), item.display_description(request.LANGUAGE_CODE))
             for item in selectors.menu()
         ],
-        "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10],
+        "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10] if customer_id else [],
         "picker": _picker(),
         "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "time_zone": settings.TIME_ZONE,
@@ -78,7 +97,7 @@ def order_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     customer_id = _customer(request)
-    order = selectors.customer_order(customer_id, order_id)
+    order = selectors.customer_order(customer_id, order_id) if customer_id else None
     if order is None:
         raise Http404("No such order.")
     now = timezone.now()

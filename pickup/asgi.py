@@ -29,6 +29,7 @@ from notifications.memberships import memberships  # noqa: E402
 from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
+from pickup import websocket_pacing  # noqa: E402
 from pickup.graceful_stop import answer_sigterm  # noqa: E402
 from pickup.probes import mark_stopping, stopping  # noqa: E402
 
@@ -72,6 +73,7 @@ def _start_timers_with_daphne() -> None:
     timers before anyone connects."""
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is not None and hasattr(reactor, "callWhenRunning"):
+        websocket_pacing.install()  # before daphne builds its WebSocket factory
 
         def start() -> None:
             loop = asyncio.get_event_loop()

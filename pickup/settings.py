@@ -208,6 +208,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no banner in every process's log
+# The address counted is the one behind PICKUP_TRUSTED_PROXIES (pickup/addresses.py).
+AXES_CLIENT_IP_CALLABLE = "pickup.addresses.client_address"
 # Staff passwords guard every order and customer: Django's four checks
 # (not like the username, long enough, not a common one, not all digits).
 AUTH_PASSWORD_VALIDATORS = [
@@ -238,8 +240,7 @@ X_FRAME_OPTIONS = "DENY"
 # Largest WebSocket text message the customer consumer reads, in bytes.
 PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1024)
 # Limits that keep one script from booking every pickup slot (orders/limits.py);
-# 0 switches one off. The per-address limit needs the real client address:
-# run daphne with --proxy-headers behind a proxy.
+# 0 switches one off.
 PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = env_int("PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER", 10, minimum=0)
 PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS", 60, minimum=0)
 PICKUP_OPEN_ORDERS_PER_CUSTOMER = env_int("PICKUP_OPEN_ORDERS_PER_CUSTOMER", 5, minimum=0)
@@ -248,6 +249,11 @@ PICKUP_OPEN_ORDERS_PER_CUSTOMER = env_int("PICKUP_OPEN_ORDERS_PER_CUSTOMER", 5, 
 PICKUP_MESSAGES_PER_SECOND_PER_SOCKET = env_int("PICKUP_MESSAGES_PER_SECOND_PER_SOCKET", 10, minimum=1)
 PICKUP_SOCKETS_PER_SESSION = env_int("PICKUP_SOCKETS_PER_SESSION", 20, minimum=0)
 PICKUP_SOCKETS_PER_ADDRESS = env_int("PICKUP_SOCKETS_PER_ADDRESS", 200, minimum=0)
+# How many proxies of ours stand in front of daphne, each appending to
+# X-Forwarded-For: the client address that the limits above and the admin-login
+# throttle count is that many entries from the header's right (pickup/addresses.py).
+# 0: the header is ignored, the socket's peer is the client.
+PICKUP_TRUSTED_PROXIES = env_int("PICKUP_TRUSTED_PROXIES", 0, minimum=0)
 
 # Web Push (notifications/vapid.py reads these; nothing else does). The
 # private key is the raw P-256 scalar and the public key the uncompressed
@@ -260,8 +266,8 @@ VAPID_SUBJECT = env_str("VAPID_SUBJECT", "")
 
 # Operations (README, "Operations"). /metrics answers only a request that
 # carries this token (``Authorization: Bearer …``); empty, it answers nobody.
-# Not an address list: behind a proxy daphne's --proxy-headers takes the
-# client address from X-Forwarded-For, which any client can write.
+# A token, not an address list: an address check is only as good as the
+# proxy's configuration (PICKUP_TRUSTED_PROXIES), a token holds anyway.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')")

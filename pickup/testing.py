@@ -139,8 +139,12 @@ class Stack:
 
     # ------------------------------------------------------------ web servers
 
-    def start_web(self, port: int | None = None) -> str:
-        """Start a daphne process; returns its base URL once it answers."""
+    def start_web(self, port: int | None = None, *, env: dict[str, str] | None = None) -> str:
+        """Start a daphne process; returns its base URL once it answers.
+
+        ``env`` adds to the stack's environment for this process alone (say, a
+        metrics directory of its own, so that its /metrics shows it alone).
+        """
         port = port or free_port()
         log = self._log(f"daphne-{port}")
         # As README's "Operations" says: daphne's access log is plain text, so with JSON logs it is off.
@@ -148,7 +152,7 @@ class Stack:
         self.web[port] = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *access_log,
              "--websocket-max-message-size", "65536", "pickup.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         self.wait_for(url + "/healthz", self.web[port])

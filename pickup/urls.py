@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 
 from pickup import views
 
-admin.site.site_header = "Pickup · kitchen"
-admin.site.site_title = "Pickup kitchen"
-admin.site.index_title = "Kitchen queue and menu"
+# In the staff member's language, as the rest of the admin.
+admin.site.site_header = _("Pickup · kitchen")
+admin.site.site_title = _("Pickup kitchen")
+admin.site.index_title = _("Kitchen queue and menu")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -99,6 +99,7 @@ class RemotePushService(Records):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.pid: int | None = None  # the process's, when push_service_process started it
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
     def _call(self, method: str, path: str, body: dict | None = None, **query: str | None):
@@ -127,6 +128,9 @@ class RemotePushService(Records):
     def release(self) -> None:
         self._call("POST", "/_release", {})
 
+    def counts(self, subscription: SubscriptionRef = None) -> dict[str, int]:
+        return self._call("GET", "/_counts", subscription=subscription_id_of(subscription))
+
     def requests(self, subscription: SubscriptionRef = None) -> list[PushRequest]:
         records = self._call("GET", "/_requests", subscription=subscription_id_of(subscription))
         return [PushRequest.from_json(record) for record in records]
@@ -137,7 +141,7 @@ class RemotePushService(Records):
         """Like ``PushService.wait_for``; asks for the counts every 50 ms, then for the records once."""
         deadline = time.monotonic() + timeout
         while True:
-            counts = self._call("GET", "/_counts", subscription=subscription_id_of(subscription))
+            counts = self.counts(subscription)
             if counts["accepted" if accepted else "requests"] >= count:
                 return self.received(subscription) if accepted else self.requests(subscription)
             if time.monotonic() > deadline:
@@ -170,6 +174,7 @@ def push_service_process(*, decrypt: bool = True, log: IO | None = None) -> Iter
     process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=output)
     try:
         service = RemotePushService(f"http://127.0.0.1:{port}")
+        service.pid = process.pid
         service.wait_until_up(process)
         yield service
     finally:

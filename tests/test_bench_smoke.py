@@ -19,6 +19,8 @@ def test_lateness_benchmark_counts_every_alert_once():
     result = asyncio.run(lateness.measure(customers=10, alerts=10, shape="burst", path="timers", window=1.0))
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["early"] == 0
     assert set(result["lateness_ms"]) >= {"p50", "p90", "p99", "max"}
+    # Who pushed each alert first, as /metrics counts it: every alert once, by one of the two.
+    assert sum(result["first_pushes"].values()) == 10
 
 
 def test_drain_benchmark_processes_every_order_once():

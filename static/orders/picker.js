@@ -30,7 +30,9 @@ window.pickupPicker = (function () {
     return time ? time.value : "";
   }
 
-  function chip(name, value, label, checked) {
+  /* A chip; ``time.left`` ("2 left") is set by the server only when a time is nearly full,
+     with ``time.accessible_name`` saying it in a sentence for screen readers. */
+  function chip(name, value, label, checked, time) {
     var wrapper = document.createElement("label");
     wrapper.className = "chip";
     var input = document.createElement("input");
@@ -40,6 +42,13 @@ window.pickupPicker = (function () {
     input.checked = checked;
     var words = document.createElement("span");
     words.textContent = label;
+    if (time && time.left) {
+      var left = document.createElement("small");
+      left.className = "places-left";
+      left.textContent = time.left;
+      words.append(left);
+      input.setAttribute("aria-label", time.accessible_name);
+    }
     wrapper.append(input, words);
     return wrapper;
   }
@@ -60,7 +69,7 @@ window.pickupPicker = (function () {
     var start = Math.max(0, Math.min(firstShown, dayTimes.length - 1));
     firstShown = start;
     replaceChips(chips, dayTimes.slice(start, start + chipsShown).map(function (time) {
-      return chip("pickup_at", time.value, time.label, time.value === keep);
+      return chip("pickup_at", time.value, time.label, time.value === keep, time);
     }));
     earlier.hidden = start === 0;
     later.hidden = start + chipsShown >= dayTimes.length;
@@ -145,7 +154,8 @@ window.pickupPicker = (function () {
     if (asap.checked) { return asap.parentNode.textContent.replace(/\s+/g, " ").trim(); }
     var day = picker.querySelector('input[name="pickup_day"]:checked');
     var time = picker.querySelector('input[name="pickup_at"]:checked');
-    return (day ? day.parentNode.textContent + " " : "") + (time ? time.parentNode.textContent : "");
+    // The time's own words, without "2 left".
+    return (day ? day.parentNode.textContent + " " : "") + (time ? time.nextElementSibling.firstChild.textContent : "");
   }
 
   return {

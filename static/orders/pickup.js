@@ -1,6 +1,8 @@
 /* Pickup customer page: places orders over the WebSocket and shows pickup alerts.
  * Protocol: docs/protocol.md. Each alert id is shown once per tab and acknowledged,
- * so a replayed or repeated push never shows twice. */
+ * so a replayed or repeated push never shows twice. A visitor has no session until
+ * the first order: "Confirm and pay" starts one (POST /session/), tells the
+ * browser's other tabs, reconnects the socket with it, then places the order. */
 (function () {
   "use strict";
 
@@ -14,6 +16,10 @@
   var requestCounter = 0;
   var socket = null;  // window.pickupSocket, opened at the end
   var picker = window.pickupPicker;  // static/orders/picker.js
+  // The order page says whether this browser has a session; an order's own page needs one.
+  var hasSession = !form || form.dataset.session === "yes";
+  var SESSION_STARTED = "pickup.sessionStarted";  // localStorage: another tab started the session
+  var afterReady = null;  // what to do once the socket with the new session says session.ready
 
   function send(message) { return socket.send(message); }
 
@@ -26,6 +32,9 @@
   var handlers = {
     "session.ready": function (message) {
       message.orders.forEach(showOrder);
+      var then = afterReady;
+      afterReady = null;
+      if (then) { then(); }
     },
     "order.accepted": function (message) {
       showOrder(message.order);
@@ -144,6 +153,7 @@
     detail.querySelector(".pickup-code").textContent = order.pickup_code;
     showTimeline(detail, order.status);
     detail.dataset.status = order.status;
+    countdown(detail);  // a ready order counts down no more, now rather than at the next tick
     document.getElementById("order-changes").hidden = !order.can_change;
   }
 
@@ -251,14 +261,42 @@
       requestCounter += 1;
       var requestId = "r" + requestCounter;
       setBusy(true);
+      var said = function (words) { setBusy(false); document.getElementById("review-error").textContent = words; };
       picker.fresh(function (pickupAt) {
-        var sent = send({ type: "order.place", request_id: requestId, items: items, pickup_at: pickupAt });
-        if (!sent) { setBusy(false); document.getElementById("review-error").textContent = text.offline; }
+        withSession(function () {
+          var sent = send({ type: "order.place", request_id: requestId, items: items, pickup_at: pickupAt });
+          if (!sent) { said(text.offline); }
+        }, function () { said(text.noSession); });
       });
     });
   }
 
   function refreshTimes() { if (picker) { picker.refresh(); } }
+
+  /* Run ``then`` on a socket that belongs to a customer: start the session first if
+     this browser has none (the first order), and reconnect so the socket carries it. */
+  function withSession(then, failed) {
+    if (hasSession) { then(); return; }
+    fetch(form.dataset.sessionUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": form.dataset.csrfToken }
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      hasSession = true;
+      attempt(function () { localStorage.setItem(SESSION_STARTED, String(Date.now())); });
+      afterReady = then;
+      socket.restart();
+    }).catch(failed);
+  }
+
+  // Another tab of this browser started the session: this tab's socket joins the customer too.
+  window.addEventListener("storage", function (event) {
+    if (event.key === SESSION_STARTED && !hasSession) {
+      hasSession = true;
+      socket.restart();
+    }
+  });
 
   var cancelButton = document.getElementById("cancel-order");
   if (cancelButton) {
@@ -314,7 +352,6 @@
     onMessage: function (message) {
       var handler = handlers[message.type];
       if (handler) { handler(message); }
-    },
-    finalCodes: [4401]  // no session: reloading the page makes one
+    }
   });
 })();

@@ -13,10 +13,11 @@
  *     onMessage: function (message) {},   // every JSON message from the server
  *     onState: function (state) {},       // "connecting", "open" or "offline"
  *     onOpen: function () {},             // after each (re)connection
- *     finalCodes: [4401],                 // close codes after which it stops trying
+ *     finalCodes: [4403],                 // close codes after which it stops trying
  *     onFinalClose: function (code) {}    // then called once with that code
  *   });
  *   socket.send({ type: "ping" });        // false when not connected
+ *   socket.restart();                     // a new connection now (the cookies changed)
  */
 window.pickupSocket = function (path, options) {
   "use strict";
@@ -79,6 +80,21 @@ window.pickupSocket = function (path, options) {
     connect();
   }
 
+  /* Drop the connection and open a new one at once: the old one's session
+     is stale, and nothing it still says must be taken for the new one's. */
+  function restart() {
+    gaveUp = false;
+    clearTimeout(retryTimer);
+    if (socket) {
+      var old = socket;
+      old.onclose = old.onmessage = null;
+      old.close();
+      socket = null;
+    }
+    retryDelay = FIRST_RETRY;
+    connect();
+  }
+
   function send(message) {
     if (!socket || socket.readyState !== WebSocket.OPEN) { return false; }
     socket.send(JSON.stringify(message));
@@ -107,5 +123,5 @@ window.pickupSocket = function (path, options) {
   setInterval(checkAlive, PING_EVERY);
   connect();
 
-  return { send: send };
+  return { send: send, restart: restart };
 };

@@ -86,17 +86,26 @@ def screenshot_dir(tmp_path):
 
 @pytest.fixture
 def pickup_soon():
-    """Seconds from now to the first pickup slot the restaurant will offer."""
+    """Seconds from now to the first pickup slot the restaurant will offer; None: the demo's
+    whole-day hours and a minute's notice (for tests the clock does not drive, so the page
+    reads as a customer sees it)."""
     return 14
 
 
 @pytest.fixture
 def site(tmp_path, prepared_database, pickup_soon):
-    """daphne + run_queue with the demo staff account, and a restaurant whose
-    first pickup slot starts a few seconds from now (it "opens" then)."""
+    """daphne + run_queue with the demo staff account, and a restaurant whose first pickup
+    slot starts a few seconds from now (it "opens" then), or, pickup_soon None, open all day."""
     with Stack(log_dir=str(tmp_path)) as stack:
         stack.prepare(template=prepared_database)
         stack.manage("setup_demo")
+        if pickup_soon is None:
+            stack.shell("from orders.models import Restaurant\n"  # a minute's notice: time to cancel
+                        "Restaurant.objects.update(min_notice_minutes=1, preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n")
+            stack.base_url = stack.start_web()
+            stack.start_run_queue("--interval", "0.5")
+            yield stack
+            return
         stack.base_url = stack.start_web()
         stack.start_run_queue("--interval", "0.5")
         # The restaurant opens ``pickup_soon`` seconds after the processes are
@@ -112,6 +121,29 @@ def site(tmp_path, prepared_database, pickup_soon):
             "Restaurant.objects.filter(pk=restaurant.pk).update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n"
         )
         yield stack
+
+
+def screenshot_of_the_menu(page, path) -> None:
+    """The ordering page in one picture, read to its end: the sticky cart bar sits where the form
+    ends instead of over the menu, where the first screen's worth of scrolling would leave it."""
+    page.evaluate("document.activeElement.blur(); scrollTo(0, document.scrollingElement.scrollHeight)")
+    page.screenshot(path=str(path), full_page=True)
+
+
+def serious_violations(page) -> list[str]:
+    """What axe-core (shipped inside the axe-playwright-python wheel) finds serious or critical on the page.
+
+    Without preloading: axe reads an @import-ed stylesheet (the admin's forms.css imports
+    widgets.css) by inserting a <style> element, which the site's CSP rightly refuses; only the
+    css-orientation-lock rule reads what preloading fetches."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"resultTypes": ["violations"], "preload": False})
+    return [
+        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
 
 
 def order_breakfast(page, base_url: str) -> str:

@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import seed_kitchen
+from tests.browser.conftest import seed_kitchen, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -57,17 +57,6 @@ def board_frames(page) -> list[str]:
     frames: list[str] = []
     page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))))
     return frames
-
-
-def serious_violations(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.mark.parametrize("pickup_soon", [90])  # the clock must not make the order ready before staff do

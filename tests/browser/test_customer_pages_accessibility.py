@@ -7,10 +7,9 @@ axe-core comes inside the axe-playwright-python wheel; nothing is downloaded whe
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, order_breakfast
+from tests.browser.conftest import PHONE, order_breakfast, screenshot_of_the_menu, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -27,15 +26,6 @@ WORDS = {
 TAP_TARGETS = "main button:visible, main .chip span, main input.quantity, #language-select"
 
 
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
-
-
 def small_targets(page) -> list[str]:
     return page.locator(TAP_TARGETS).evaluate_all(
         """els => els.map(el => [el, el.getBoundingClientRect()])
@@ -44,6 +34,7 @@ def small_targets(page) -> list[str]:
     )
 
 
+@pytest.mark.parametrize("pickup_soon", [None])  # open all day, as setup_demo leaves it
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_reader(browser, site, language, screenshot_dir):
     words = WORDS[language]
@@ -56,6 +47,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
     card = page.locator(".restaurant-card")  # what staff entered in the admin (setup_demo's)
     expect(card.get_by_role("heading")).to_have_text(words["name"])
     expect(card.locator(".restaurant-counter")).to_have_text(words["counter"])
+    expect(card.locator(".opening-hours tr")).to_have_count(1)  # "Every day", not a row of odd hours for today
     expect(card.locator(".opening-hours")).to_contain_text(words["hours"])
     expect(page.locator(".brand")).to_have_text(words["name"])
     favicon = page.locator("link[rel=icon]").get_attribute("href")
@@ -63,7 +55,7 @@ def test_the_customer_pages_are_usable_with_a_thumb_a_keyboard_and_a_screen_read
 
     assert serious_violations(page) == []
     assert small_targets(page) == []
-    page.screenshot(path=str(screenshot_dir / f"menu-and-restaurant-phone-{language}.png"), full_page=True)
+    screenshot_of_the_menu(page, screenshot_dir / f"menu-and-restaurant-phone-{language}.png")
     page.get_by_role("button", name=words["more"]).click()  # the steppers, named for a screen reader
     page.get_by_role("button", name=words["more"]).click()
     page.get_by_role("button", name=words["fewer"]).click()

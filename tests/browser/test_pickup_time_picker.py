@@ -92,7 +92,45 @@ def test_the_picker_asks_the_server_again_only_while_it_is_on_screen(browser, si
 
     picker.scroll_into_view_if_needed()
     expect(picker).to_be_in_viewport()
-    with page.expect_request("**/pickup-times/**"):
-        page.clock.run_for("00:31")
+    with page.expect_request("**/pickup-times/**"):  # overdue: it asks as soon as it is seen,
+        page.clock.run_for("00:05")  # and not again before 30 s (the answer arrives in real time: no later)
     assert len(asked) == 1
+    customer.close()
+
+
+LEFT = {"en": ("en-US", "2 left", "{time}, only 2 places left"), "zh": ("zh-CN", "剩 2 个", "{time}，仅剩 2 个名额")}
+
+
+@pytest.mark.parametrize("pickup_soon", [None])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_nearly_full_time_says_how_many_places_are_left(browser, site, language):
+    locale, left, spoken = LEFT[language]
+    nearly_full = site.shell(  # of the first day's chips, one has two places left of twelve
+        "from datetime import datetime\n"
+        "from orders.models import PickupSlot, Restaurant\n"
+        "from orders.picker import picker_times\n"
+        "times = picker_times(Restaurant.current())['times']\n"
+        "time = times[min(2, len(times) - 1)]\n"
+        "PickupSlot.objects.create(start=datetime.fromisoformat(time['value']), taken=10)\n"
+        "print(time['label'])\n"
+    ).strip()
+    customer = browser.new_context(viewport=PHONE, locale=locale)
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    chips = page.locator("#pickup-picker .time-chips .chip")
+    expect(chips.filter(has_text=left)).to_have_count(1)
+    chip = chips.filter(has_text=nearly_full)
+    expect(chip.locator(".places-left")).to_have_text(left)
+    expect(page.get_by_role("radio", name=spoken.format(time=nearly_full))).to_have_count(1)  # said to a screen reader too
+
+    days = page.locator("#pickup-picker .picker-days .chip")
+    with page.expect_response(lambda response: "/pickup-times/?day=" in response.url):
+        days.nth(1).click()
+    with page.expect_response(lambda response: "/pickup-times/?day=" in response.url):
+        days.first.click()  # back to the first day, its chips drawn by the script this time
+    expect(page.get_by_role("radio", name=spoken.format(time=nearly_full))).to_have_count(1)
+    chip.click()
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name=WORDS[language]["review"]).click()
+    expect(page.locator("#review .review-when")).to_have_text(re.compile(f"{nearly_full}$"))  # the time, not "2 left"
     customer.close()

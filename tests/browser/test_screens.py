@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, order_breakfast, seed_kitchen, staff_login
+from tests.browser.conftest import PHONE, order_breakfast, screenshot_of_the_menu, seed_kitchen, serious_violations, staff_login
 
 pytestmark = pytest.mark.browser
 
@@ -52,14 +52,16 @@ def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, s
     page.get_by_role("button", name="One fewer Soy milk").click()
     expect(page.get_by_label("Soy milk")).to_have_value("1")
     expect(page.locator("#total")).to_have_text("8.50")
-    page.screenshot(path=str(screenshot_dir / "ordering-page-phone.png"), full_page=True)
+    # One phone screen as the customer sees it (this restaurant's odd test hours are further down).
+    page.evaluate("document.activeElement.blur(); scrollTo(0, 0)")
+    page.screenshot(path=str(screenshot_dir / "ordering-page-phone.png"))
     page.get_by_role("button", name="Review order").click()
     review = page.locator("#review")
     expect(review.get_by_role("heading", name="Review your order")).to_be_focused()
     expect(review.locator(".review-lines li")).to_have_text([re.compile(r"^1 × Breakfast set.* — ¥6\.00$"), "1 × Soy milk — ¥2.50"])
     expect(review.locator(".review-total")).to_have_text("8.50")
     expect(review.locator(".review-when")).to_contain_text("As soon as possible")
-    page.screenshot(path=str(screenshot_dir / "ordering-review-phone.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "ordering-review-phone.png"))
     review.get_by_role("button", name="Confirm and pay").click()
 
     expect(page.locator("#order-message")).to_have_text("Payment successful, please wait for your pickup alert.")
@@ -182,3 +184,38 @@ def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator(".pickup-code-label")).to_have_text("Your pickup code")
     customer.close()
+
+
+DESKTOP = {"en": ("en-US", "Confirm and pay", "Pickup · kitchen"), "zh": ("zh-CN", "确认并付款", "Pickup · 后厨")}
+
+
+@pytest.mark.parametrize("pickup_soon", [None])  # open all day, as setup_demo leaves it
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_customer_pages_read_well_on_a_desktop_in_both_languages(browser, site, language, screenshot_dir):
+    locale, confirm, header = DESKTOP[language]
+    customer = browser.new_context(viewport=STAFF_SCREEN, locale=locale)
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.locator("input.quantity").first.fill("1")
+    page.locator("input.quantity").nth(3).fill("2")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")  # nothing runs off to the side
+    assert serious_violations(page) == []
+    screenshot_of_the_menu(page, screenshot_dir / f"ordering-page-desktop-{language}.png")
+
+    page.locator("#review-order").click()
+    page.get_by_role("button", name=confirm).click()
+    expect(page.locator("#code-heading")).to_be_focused()
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    assert serious_violations(page) == []
+    page.screenshot(path=str(screenshot_dir / f"order-page-desktop-{language}.png"), full_page=True)
+    customer.close()
+
+    staff = browser.new_context(viewport=STAFF_SCREEN, locale=locale)
+    kitchen = staff.new_page()
+    staff_login(kitchen, site.base_url)
+    expect(kitchen.locator(".kitchen-order")).to_have_count(1)
+    expect(kitchen.locator("#site-name")).to_have_text(header)  # the admin's own header speaks the staff's language too
+    kitchen.screenshot(path=str(screenshot_dir / f"kitchen-queue-desktop-{language}.png"), full_page=True)
+    staff.close()

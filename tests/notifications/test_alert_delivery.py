@@ -149,8 +149,8 @@ async def test_alert_timer_sends_once_even_when_armed_twice(menu):
         alert = await Alert.objects.aget(order_id=order["id"])
         # A second web process (or a refill) arming the same alert must not double it.
         alert_timers._handles.pop(alert.pk, None)
-        alert_timers.arm(alert.pk, alert.due_at)
-        alert_timers.arm(alert.pk, alert.due_at)
+        alert_timers.arm(alert.pk, alert.due_at, alert.customer_id)
+        alert_timers.arm(alert.pk, alert.due_at, alert.customer_id)
         first = await socket.receive_json_from(timeout=5)
         assert first["alert"]["id"] == alert.pk
         assert await socket.receive_nothing(timeout=1.0)

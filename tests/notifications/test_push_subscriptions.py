@@ -13,9 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from notifications.models import Alert, PushSubscription, WebPush
-from notifications.subscriptions import SUBSCRIPTIONS_PER_CUSTOMER, owe_pending_alerts
+from notifications.subscriptions import SUBSCRIPTIONS_PER_CUSTOMER
 from notifications.vapid import b64url_encode
-from notifications.web_pushes import WAIT_FOR_PAGE
+from notifications.web_pushes import WAIT_FOR_PAGE, owe_pending
 from orders import services as order_services
 from orders.customers import SESSION_KEY
 from tests.conftest import pickup_in
@@ -37,9 +37,10 @@ def browser_subscription(endpoint: str | None = None) -> dict:
 
 
 def customer(menu) -> tuple[Client, str]:
-    """A browser that opened the ordering page: (its client, its customer id)."""
+    """A browser that opened the ordering page and ordered: (its client, its customer id)."""
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (Linux; Android 14; Pixel 7) Chrome/156.0 Mobile")
     assert client.get("/").status_code == 200
+    assert client.post("/session/").status_code == 204
     return client, client.session[SESSION_KEY]
 
 
@@ -154,9 +155,10 @@ def test_without_a_customer_session_the_answer_says_so(menu):
 def test_subscribing_needs_the_pages_csrf_token(menu):
     strict = Client(enforce_csrf_checks=True)
     page = strict.get("/")
+    token = page.context["csrf_token"]
+    assert strict.post("/session/", headers={"X-CSRFToken": str(token)}).status_code == 204  # the first order's
     body = json.dumps(browser_subscription())
     assert strict.post(URL, body, content_type="application/json").status_code == 403
-    token = page.context["csrf_token"]
     assert strict.post(URL, body, content_type="application/json", headers={"X-CSRFToken": str(token)}).status_code == 201
 
 
@@ -235,7 +237,7 @@ def test_a_new_subscription_is_owed_the_alerts_still_pending(menu):
     assert owed == {due_later.pk: due_later.due_at + WAIT_FOR_PAGE, missed.pk: missed.due_at + WAIT_FOR_PAGE}
 
     subscription = PushSubscription.objects.get()
-    assert owe_pending_alerts(subscription) == 2  # again: nothing doubles
+    assert owe_pending(subscription) == 2  # again: nothing doubles
     assert WebPush.objects.count() == 2
 
 

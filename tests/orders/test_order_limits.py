@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def socket_from(address: str, session_key: str):
     communicator = customer_communicator(session_key)
     # The scope is read when the consumer starts, at connect: this is the
-    # address daphne would put there (or the proxy's X-Forwarded-For).
+    # connection's peer daphne puts there, the client address with no trusted
+    # proxy in front (pickup/addresses.py).
     communicator.scope["client"] = [address, 50000]
     connected, _ = await communicator.connect()
     assert connected

@@ -96,3 +96,22 @@ def test_the_offers_are_sent_compressed_to_a_browser_that_accepts_it(client, res
     response = client.get("/pickup-times/", HTTP_ACCEPT_ENCODING="gzip")
     assert response["Content-Encoding"] == "gzip"
     assert len(response.content) < 20_000
+
+
+def test_a_nearly_full_time_says_how_many_places_are_left_and_the_others_say_nothing(client, restaurant):
+    restaurant.slot_capacity = 10
+    restaurant.max_days_ahead = 1  # today and tomorrow: never empty, whatever the hour
+    restaurant.save()
+    nearly_full, half_full = pickup_times.offered_times(restaurant)[2:4]  # still offered when the minute turns
+    PickupSlot.objects.create(start=nearly_full.start, taken=8)
+    PickupSlot.objects.create(start=half_full.start, taken=6)
+
+    times = {datetime.fromisoformat(time["value"]): time for time in client.get("/pickup-times/").json()["times"]}
+
+    shown = times[nearly_full.start]
+    assert shown["left"] == "2 left"
+    assert shown["accessible_name"] == f"{shown['label']}, only 2 places left"
+    assert "left" not in times[half_full.start]  # four places: plenty
+    assert sum("left" in time for time in times.values()) == 1
+    page = client.get("/").content.decode()
+    assert f'aria-label="{shown["label"]}, only 2 places left"><span>{shown["label"]}<small class="places-left">2 left</small>' in page

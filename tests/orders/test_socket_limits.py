@@ -57,6 +57,17 @@ def test_sockets_are_capped_per_session_and_per_address(settings):
     assert sockets.per_session == {"alice": 1, "bob": 1, "carol": 1}
 
 
+def test_visitors_without_a_session_count_against_their_address_only(settings):
+    settings.PICKUP_SOCKETS_PER_SESSION = 1
+    settings.PICKUP_SOCKETS_PER_ADDRESS = 3
+    sockets = OpenSockets()
+    assert all(sockets.admit(None, "10.0.0.1") for _ in range(3))
+    assert not sockets.admit(None, "10.0.0.1")
+    assert sockets.per_session == {}
+    sockets.release(None, "10.0.0.1")
+    assert sockets.per_address == {"10.0.0.1": 2}
+
+
 def test_a_cap_of_zero_admits_everyone(settings):
     settings.PICKUP_SOCKETS_PER_SESSION = 0
     settings.PICKUP_SOCKETS_PER_ADDRESS = 0

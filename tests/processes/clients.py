@@ -13,12 +13,23 @@ from http.cookies import SimpleCookie
 import websockets
 
 
+def _keep_cookies(response, cookie: SimpleCookie) -> None:
+    for header in response.headers.get_all("Set-Cookie") or []:
+        cookie.load(header)
+
+
 def session_cookie(base_url: str) -> str:
-    """Open the ordering page like a browser and keep its session cookie."""
+    """Open the ordering page and start a session as the page does before the
+    first order (``POST /session/`` with the CSRF token); returns the cookies."""
+    cookie = SimpleCookie()
     with urllib.request.urlopen(base_url + "/", timeout=10) as response:
-        cookie = SimpleCookie()
-        for header in response.headers.get_all("Set-Cookie"):
-            cookie.load(header)
+        _keep_cookies(response, cookie)
+    token = cookie["csrftoken"].value
+    start = urllib.request.Request(
+        base_url + "/session/", method="POST", headers={"Cookie": f"csrftoken={token}", "X-CSRFToken": token}
+    )
+    with urllib.request.urlopen(start, timeout=10) as response:
+        _keep_cookies(response, cookie)
     return "; ".join(f"{name}={morsel.value}" for name, morsel in cookie.items())
 
 

@@ -109,19 +109,23 @@ class TestRollingRestart:
         for _ in range(2):
             stack.start_run_queue("--interval", "0.5")
         fall_due(stack, order_ids, first_in=5, step=0.3)  # a rush over the next 17 s
-        second = stack.start_web()  # arms every pending alert as it starts, and claims it
+        second = stack.start_web()
         servers = [first, second]
+        # Customer n, and order n of every six, on server n % 2.
         customers = [
             Customer(servers[n % 2], cookie, elsewhere=(servers[(n + 1) % 2],)) for n, cookie in enumerate(cookies)
         ]
         for customer in customers:
             await customer.connect()
 
-        # The second web server alone holds timer claims: it took every alert
-        # as it started (the first one started before there were any). Its
-        # claims on alerts not due for a while yet are gone the moment it has exited.
-        await wait_until(lambda: alert_claims(stack), 30, "the second web server to claim the alerts ahead")
-        held = alert_claims(stack, due_after=datetime.now(UTC) + timedelta(seconds=2))
+        # Each web server claims, an hour ahead, the alerts of the customers
+        # connected to it (the second one: every other order's). Its claims on
+        # alerts not due for a while yet are gone the moment it has exited.
+        position = {order_id: n for n, order_id in enumerate(order_ids)}
+        theirs = {alert.id for alert in pickup_alerts(stack, order_ids).values() if position[alert.order_id] % 2}
+        await wait_until(lambda: theirs & set(alert_claims(stack)), 30, "the second web server to claim its alerts ahead")
+        soon = datetime.now(UTC) + timedelta(seconds=2)
+        held = {alert_id: token for alert_id, token in alert_claims(stack, due_after=soon).items() if alert_id in theirs}
         assert await stop_web(stack, second) == 0
         assert {alert_id for alert_id, token in alert_claims(stack).items() if held.get(alert_id) == token} == set()
         await asyncio.to_thread(stack.start_web, port_of(second))

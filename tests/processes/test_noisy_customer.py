@@ -91,3 +91,47 @@ async def test_a_session_holding_its_share_of_sockets_is_refused_one_more_with_a
     assert first["type"] == "session.ready"
     for tab in tabs[1:]:
         await tab.close()
+
+
+def _counted(metrics: str, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name + " "))
+
+
+async def test_a_socket_flooding_at_line_speed_is_paced_as_daphne_reads_it_and_closed(stack):
+    """No sleeps in the flood: frames as fast as the connection takes them. The
+    server stops reading the socket once it is over budget, drops what it
+    reads over the budget before any consumer sees it, and closes it."""
+    base = stack.start_web()
+    flooder = await connect(base, session_cookie(base))
+    honest = await connect(base, session_cookie(base))
+    frame = json.dumps({"type": "ping"})
+
+    async def flood():
+        sent = 0
+        try:
+            while True:
+                await flooder.send(frame)  # waits whenever the server stops reading
+                sent += 1
+                await asyncio.sleep(0)  # its reader runs too, as a browser's would
+        except websockets.ConnectionClosed:
+            return sent
+
+    async def replies():  # read, as any client library does, or the close frame is never seen
+        try:
+            async for _raw in flooder:
+                pass
+        except websockets.ConnectionClosed:
+            pass
+
+    reading = asyncio.create_task(replies())
+    sent = await asyncio.wait_for(flood(), timeout=60)
+    await asyncio.wait_for(reading, timeout=60)
+    metrics = stack.metrics(base)
+    assert flooder.close_code == FLOOD_CLOSE_CODE
+    assert _counted(metrics, "pickup_websocket_flooding_closed_total") == 1
+    dropped = _counted(metrics, "pickup_websocket_frames_dropped_total")
+    assert dropped >= 200 - 1  # the refusals before the close, all but the one answered
+    assert dropped < sent  # and the flooder's frames were not all read: it was made to wait
+    await honest.send(json.dumps({"type": "ping", "request_id": "still-served"}))
+    assert json.loads(await asyncio.wait_for(honest.recv(), timeout=10)) == {"type": "pong", "request_id": "still-served"}
+    await honest.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.processes.clients import wait_until
+from tests.processes.clients import Customer, session_cookie, session_key, wait_until
 from tests.processes.orders_in_bulk import after_the_next_timer_refill, fall_due, place_orders
 from tests.processes.records import (
     first_push_senders,
@@ -22,6 +22,8 @@ from tests.processes.records import (
 pytestmark = pytest.mark.processes
 
 ORDERS = 1000
+# The orders' customers, connected to the web server: its timers arm only their alerts.
+CUSTOMERS = 10
 
 
 @pytest.fixture
@@ -42,8 +44,12 @@ async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exac
     # Placing and starting take as long as they take: the orders wait half
     # an hour ahead, then fall due together once every sender is running,
     # late enough for the web server's next refill to arm their timers.
-    order_ids = place_orders(stack, count=ORDERS, due_in=None)
-    stack.start_web()
+    base = stack.start_web()
+    customers = [Customer(base, session_cookie(base)) for _ in range(CUSTOMERS)]
+    for customer in customers:
+        await customer.connect()
+    keys = [session_key(customer.cookie) for customer in customers]
+    order_ids = place_orders(stack, session_keys=keys, count=ORDERS, due_in=None)
     fall_due(stack, order_ids, first_in=after_the_next_timer_refill())
     assert processed_count(stack, order_ids) == 0
 
@@ -70,3 +76,5 @@ async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exac
 
     assert {alert.send_count for alert in pickup_alerts(stack, order_ids).values()} == {1}
     print("first pushes by sender:", dict(first_push_senders(stack)))
+    for customer in customers:
+        await customer.disconnect()

@@ -1,0 +1,44 @@
+"""Looking costs the restaurant no stored session; ordering starts one, and the customer keeps it."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, order_breakfast
+
+pytestmark = pytest.mark.browser
+
+
+def stored_sessions(site) -> int:
+    return site.query("SELECT COUNT(*) FROM django_session")[0][0]
+
+
+def session_cookies(context) -> list[dict]:
+    return [cookie for cookie in context.cookies() if cookie["name"] == "sessionid"]
+
+
+def test_a_visitor_stores_no_session_until_the_first_order_then_keeps_it_and_their_orders(browser, site):
+    for _ in range(20):  # a script, or twenty first visits: the page and its pickup times
+        for path in ("/", "/pickup-times/"):
+            with urllib.request.urlopen(site.base_url + path, timeout=10) as response:
+                assert response.status == 200
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)  # its socket is up
+    expect(page.locator("#pickup-picker [data-asap]")).to_be_checked()  # and its pickup times are there
+    assert stored_sessions(site) == 0 and session_cookies(customer) == []
+
+    code = order_breakfast(page, site.base_url)
+    assert stored_sessions(site) == 1
+    [cookie] = session_cookies(customer)
+
+    page.goto(site.base_url + "/")
+    expect(page.locator("#orders li .code")).to_have_text([code])
+    page.reload()
+    expect(page.locator("#orders li .code")).to_have_text([code])
+    assert session_cookies(customer) == [cookie] and stored_sessions(site) == 1
+    customer.close()
