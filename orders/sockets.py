@@ -5,6 +5,10 @@ A frame takes Channels' own JSON path (``receive`` → ``decode_json`` →
 typed request, and the handler named for its type in ``handlers`` gets that
 request. Anything a handler raises is answered as an ``error`` with the
 message's ``request_id``, and the socket stays open (docs/protocol.md).
+
+Every socket this process has accepted is in ``open_here`` until it
+disconnects, so a graceful stop can wait for them all to close
+(pickup/graceful_stop.py).
 """
 
 from __future__ import annotations

@@ -4,16 +4,16 @@
    balancer, or the kernel, sends new customers to another process.
 2. Together: the alert timers hand back their work (``AlertTimers.hand_back``:
    alerts claimed and due within a second are pushed, pushes made are
-   written down, claims further ahead are released for run_queue), and every open WebSocket
-   is closed with 1012, "service restart", so its page reconnects at once,
-   to another process (static/orders/socket.js).
-3. Then the reactor stops as on any shutdown: daphne cancels whatever is
-   left and exits 0.
+   written down, claims further ahead are released for run_queue), and
+   every open WebSocket is closed with 1012, "service restart", so its page
+   reconnects at once, to another process (static/orders/socket.js).
+3. Then, at most ``STOP_WITHIN`` + 1 s after the signal, the reactor stops
+   as on any shutdown: daphne cancels whatever is left and exits 0.
 
 Daphne's own SIGTERM handling stops the reactor at once, and its shutdown
 trigger cancels every socket's application before a close frame could
-leave; so this process answers SIGTERM itself. A second SIGTERM (or SIGINT)
-stops at once.
+leave; so this process answers SIGTERM itself. A second SIGTERM stops it
+at once; SIGINT (Ctrl-C) keeps the reactor's own, immediate stop.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ CLOSE_SERVICE_RESTART = 1012
 
 # Seconds the sockets have to close and the timers to hand back before the
 # reactor stops anyway; an operator's stop timeout (systemd's TimeoutStopSec)
-# must leave room for it (README, "Operations").
+# must leave room for it (README, "Production").
 STOP_WITHIN = 5.0
 
 
