@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers
+.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers bench-rolling-restart
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
@@ -33,7 +33,7 @@ clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
 
 ## bench: every benchmark at the issue's sizes (several minutes); results in bench/results/
-bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy
+bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-rolling-restart
 bench-lateness: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.lateness
 bench-placement: $(VENV)/.dev-installed
@@ -48,6 +48,8 @@ bench-web-push: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.web_push
 bench-noisy: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.noisy_neighbour
+bench-rolling-restart: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.rolling_restart
 ## bench-peers: BullMQ, Celery and arq job-start lateness, for comparison (not in `bench`:
 ## installs them on first use, from PyPI and npm, into bench/peers/'s own git-ignored environments)
 bench-peers: $(VENV)/.dev-installed

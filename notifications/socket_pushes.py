@@ -111,6 +111,21 @@ def settle_pushes(alerts: list[Alert], results: list[Result]) -> None:
         Alert.objects.filter(pk__in=ids, claim_token=token).update(claim_token="", claimed_until=now + RETRY_REFUSED)
 
 
+def release_claims(alerts: list[Alert]) -> int:
+    """Give back claims not pushed under (a web process stopping): another sender may take them at once.
+
+    Only rows still held under the caller's claim are freed; returns how many.
+    """
+    by_token: dict[str, list[int]] = defaultdict(list)
+    for alert in alerts:
+        by_token[alert.claim_token].append(alert.pk)
+    return sum(
+        Alert.objects.filter(pk__in=ids, claim_token=token).update(claim_token="", claimed_until=None)
+        for token, ids in by_token.items()
+        if token
+    )
+
+
 def alerts_due_soon(horizon: timedelta, customer_ids: set[str] | None = None) -> list[tuple[int, datetime, str]]:
     """(id, due time, customer) of unsent alerts due before now + horizon, for in-memory timers.
 

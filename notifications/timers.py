@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 CLAIM_STEP_MS = 50
 # Seconds pushes wait for others before their outcome is written down together.
 SETTLE_WINDOW = 0.05
+# A stopping web process still pushes the alerts it claimed that fall due this
+# soon: a release would leave them to run_queue's next pass, up to a second later.
+PUSH_WHILE_STOPPING = timedelta(seconds=1)
 
 
 class AlertTimers:
@@ -81,6 +84,9 @@ class AlertTimers:
         self._unsettled: list[Pushes] = []
         self._runs: dict[str, asyncio.Task] = {}
         self._refill_task: asyncio.Task | None = None
+        # Alerts claimed ahead whose push waits for the due time: handed back on a graceful stop.
+        self._claimed: dict[int, Alert] = {}
+        self._handing_back = False
 
     @property
     def lookahead(self) -> timedelta:
@@ -105,7 +111,8 @@ class AlertTimers:
         """Forget every timer (tests; a loop that is going away).
 
         Alerts claimed but not pushed stay claimed until their lease runs
-        out; run_queue sends them then, as after a crash.
+        out; run_queue sends them then, as after a crash. A graceful stop
+        calls ``hand_back`` instead.
         """
         for handle, _due_at in self._handles.values():
             handle.cancel()
@@ -120,9 +127,65 @@ class AlertTimers:
     def _forget(self) -> None:
         for state in (
             self._handles, self._customer_of, self._pushed, self._present, self._arriving, self._to_tell,
-            self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs,
+            self._to_claim, self._claiming, self._to_push, self._unsettled, self._runs, self._claimed,
         ):
             state.clear()
+        self._handing_back = False
+
+    async def hand_back(self) -> None:
+        """A graceful stop (SIGTERM): leave nothing for a lease to wait out, then forget every timer.
+
+        No new claim is made; a claim under way finishes. Alerts claimed
+        that fall due within ``PUSH_WHILE_STOPPING`` are pushed at their time
+        (sooner than run_queue would, after a release); every push made is
+        written down (one not written down would be pushed again when its
+        lease ends); alerts claimed further ahead are released, so run_queue
+        sends them at their time, not when the lease runs out.
+        """
+        from notifications import delivery
+
+        if self.loop is None:
+            return
+        self._handing_back = True
+        try:
+            if self._refill_task is not None:
+                self._refill_task.cancel()
+            self._cancel_timers(keep_pushes=True)
+            await self._finish("claim")  # what it wins becomes a push due now, or a push timer
+            await self._push_those_due_soon()
+            self._cancel_timers(keep_pushes=False)  # those claims are released below
+            await self._finish("push")
+            await self._finish("settle")
+            if self._unsettled:  # the settle step failed: once more; if that fails, the lease decides
+                await database_sync_to_async(delivery.settle)(self._unsettled, "timer")
+            released = list(self._claimed.values())
+            if released:
+                await database_sync_to_async(delivery.release)(released)
+                logger.info("handed back %d alert claim(s) taken ahead of their due time", len(released))
+        finally:
+            self.stop()
+
+    async def _push_those_due_soon(self) -> None:
+        """Let the push timers due within ``PUSH_WHILE_STOPPING`` fire; cancel the others."""
+        soon = timezone.now() + PUSH_WHILE_STOPPING
+        for alert_id in list(self._handles):
+            if self._handles[alert_id][1] > soon:
+                self._handles.pop(alert_id)[0].cancel()
+        # The loop's clock and the wall clock may disagree by a hair: a timer can fire a moment late.
+        while self._handles and timezone.now() < soon + PUSH_WHILE_STOPPING:
+            await asyncio.sleep(0.01)
+
+    def _cancel_timers(self, *, keep_pushes: bool) -> None:
+        """Cancel the claim timers, and with them the push timers unless ``keep_pushes``."""
+        for alert_id in list(self._handles):
+            if not (keep_pushes and alert_id in self._claimed):
+                self._handles.pop(alert_id)[0].cancel()
+        self._to_claim.clear()
+
+    async def _finish(self, step: str) -> None:
+        running = self._runs.get(step)
+        if running is not None and not running.done():
+            await asyncio.shield(running)
 
     def arm(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
         """Arm (or move) the timer of an alert scheduled in this process; safe to call from any thread.
@@ -205,8 +268,11 @@ class AlertTimers:
             self._to_claim.pop(alert_id, None)
             self._claiming.pop(alert_id, None)
             self._customer_of.pop(alert_id, None)
+            self._claimed.pop(alert_id, None)
 
     def _arm(self, alert_id: int, due_at: datetime, customer_id: str) -> None:
+        if self._handing_back:
+            return  # run_queue, or the process the customer reconnects to, sends it
         current = self._handles.get(alert_id)
         known = current[1] if current else self._to_claim.get(alert_id, self._claiming.get(alert_id))
         if known == due_at or self._pushed.get(alert_id) == due_at:
@@ -214,6 +280,7 @@ class AlertTimers:
         self._customer_of[alert_id] = customer_id
         if current is not None:
             current[0].cancel()  # moved: a push prepared for the old time is dropped too
+        self._claimed.pop(alert_id, None)
         self._to_claim.pop(alert_id, None)
         self._claiming.pop(alert_id, None)
         self._call_at(self._claim_time(due_at), alert_id, due_at, self._claim_soon, alert_id, due_at)
@@ -260,8 +327,10 @@ class AlertTimers:
 
     def _push_at_due(self, alert: Alert, message: tuple[str, dict]) -> None:
         if alert.due_at > timezone.now():  # never before the due time
+            self._claimed[alert.pk] = alert
             self._call_at(alert.due_at, alert.pk, alert.due_at, self._push_at_due, alert, message)
             return
+        self._claimed.pop(alert.pk, None)
         self._handles.pop(alert.pk, None)
         self._pushed[alert.pk] = alert.due_at
         self._to_push.append((alert, message))

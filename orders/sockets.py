@@ -5,12 +5,18 @@ A frame takes Channels' own JSON path (``receive`` → ``decode_json`` →
 typed request, and the handler named for its type in ``handlers`` gets that
 request. Anything a handler raises is answered as an ``error`` with the
 message's ``request_id``, and the socket stays open (docs/protocol.md).
+
+Every socket this process has accepted is in ``open_here`` until it
+disconnects, so a graceful stop can wait for them all to close
+(pickup/graceful_stop.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -31,6 +37,17 @@ LOG_INTERVAL_SECONDS = 60
 # A handler is called as handler(consumer, typed request, request_id).
 Handler = Callable[..., Awaitable[None]]
 
+# The sockets this process has accepted and not yet seen disconnect.
+open_here: weakref.WeakSet[JsonSocket] = weakref.WeakSet()
+
+
+async def all_closed(within: float) -> int:
+    """Wait up to ``within`` seconds for every open socket to disconnect; how many were left."""
+    deadline = time.monotonic() + within
+    while open_here and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return len(open_here)
+
 
 class JsonSocket(AsyncJsonWebsocketConsumer):
     """A JSON socket whose client messages each go to the one handler for their type."""
@@ -39,6 +56,14 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
     handlers: ClassVar[dict[str, Handler]] = {}
     # The language of replies; set in ``connect``.
     language: str = settings.LANGUAGE_CODE
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        open_here.add(self)
+
+    async def websocket_disconnect(self, message):
+        open_here.discard(self)
+        await super().websocket_disconnect(message)
 
     async def dispatch(self, message):
         """Channels' own ``dispatch`` without its ``close_old_connections`` before every message.

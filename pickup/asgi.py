@@ -5,7 +5,9 @@ are re-armed from the database as soon as the server runs, not on the first
 connection, so a restarted web server keeps every promised alert; the group
 keeper starts with them (notifications.memberships). A web server whose
 Redis key prefix belongs to another database stops at once. Once it begins
-to shut down, /readyz answers 503 (pickup/probes.py).
+to shut down, /readyz answers 503 (pickup/probes.py); on SIGTERM it stops
+gracefully: its sockets are closed with 1012 and its timers handed back
+first (pickup/graceful_stop.py).
 """
 
 import asyncio
@@ -28,14 +30,19 @@ from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
 from pickup import websocket_pacing  # noqa: E402
-from pickup.probes import mark_stopping  # noqa: E402
+from pickup.graceful_stop import answer_sigterm  # noqa: E402
+from pickup.probes import mark_stopping, stopping  # noqa: E402
 
 
 def start_delivery(loop: asyncio.AbstractEventLoop) -> None:
     """The one place this process's alert timers and group keeper start, on the loop that serves it.
 
     Idempotent: both bind to ``loop`` once (tests stop them between tests).
+    Not once the process is stopping: a request still served then must not
+    arm again the timers the graceful stop handed back.
     """
+    if stopping():
+        return
     alert_timers.start(loop)
     memberships.start(loop)
 
@@ -72,10 +79,11 @@ def _start_timers_with_daphne() -> None:
             loop = asyncio.get_event_loop()
             start_delivery(loop)
             loop.create_task(_refuse_a_taken_namespace(reactor))
+            answer_sigterm(reactor)  # in place of the reactor's own handler, installed by now
 
         reactor.callWhenRunning(start)
-        # From the start of a shutdown /readyz says no (a graceful stop that
-        # keeps serving while it drains should call mark_stopping first).
+        # From the start of any shutdown /readyz says no (a graceful stop
+        # says so before it drains).
         reactor.addSystemEventTrigger("before", "shutdown", mark_stopping)
 
 

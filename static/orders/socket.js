@@ -1,7 +1,10 @@
 /* One WebSocket that stays up, shared by the ordering page and the kitchen screen.
  *
  * It reconnects with backoff (0.5 s doubling to 15 s, with jitter), at once when
- * the device comes back online or the page becomes visible again, and pings
+ * the device comes back online or the page becomes visible again, or when the
+ * server closes with 1012 (service restart: that process is stopping, another
+ * one is there; only a quarter second of jitter, so a whole server's pages
+ * do not arrive in the same instant), and pings
  * every 20 s: a phone or tablet that sleeps or changes network can keep a socket
  * that never closes, so one that has heard nothing for 45 s is given up and
  * replaced. Protocol: docs/protocol.md.
@@ -23,6 +26,7 @@ window.pickupSocket = function (path, options) {
   var SILENCE_ALLOWED = 2 * PING_EVERY + 5000;
   var FIRST_RETRY = 500;
   var LAST_RETRY = 15000;
+  var SERVICE_RESTART = 1012;
   var socket = null;
   var retryDelay = FIRST_RETRY;
   var retryTimer = null;
@@ -59,6 +63,12 @@ window.pickupSocket = function (path, options) {
       return;
     }
     clearTimeout(retryTimer);
+    if (code === SERVICE_RESTART) {
+      // Not a failure: the next attempt that fails starts the backoff afresh.
+      retryDelay = FIRST_RETRY;
+      retryTimer = setTimeout(connect, Math.random() * 250);
+      return;
+    }
     retryTimer = setTimeout(connect, retryDelay + Math.random() * 250);
     retryDelay = Math.min(retryDelay * 2, LAST_RETRY);
   }

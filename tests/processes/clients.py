@@ -76,10 +76,13 @@ class Customer:
     shows an alert id only the first time. It records every alert message it
     receives, so tests can tell delivery (at least once) from display (once).
     ``acknowledges=False`` is a page that dies before it can acknowledge.
+    ``elsewhere`` are more web servers behind the same load balancer: a
+    dropped connection comes back to the next one in turn.
     """
 
-    def __init__(self, base_url: str, cookie: str, *, acknowledges: bool = True):
+    def __init__(self, base_url: str, cookie: str, *, acknowledges: bool = True, elsewhere: tuple[str, ...] = ()):
         self.base_url = base_url
+        self.servers = [base_url, *elsewhere]
         self.cookie = cookie
         self.acknowledges = acknowledges
         self.pushes: Counter[int] = Counter()  # alert id -> alert messages received
@@ -89,6 +92,7 @@ class Customer:
         self.replayed: set[int] = set()  # ids that arrived as a replay on connect
         self.acked: set[int] = set()  # ids the server confirmed acknowledged
         self.reconnects = 0
+        self.close_codes: list[int | None] = []  # how each connection the server ended was closed
         self.socket = None
         self._runner = None
         self._closing = False
@@ -112,6 +116,8 @@ class Customer:
                 return
             while not self._closing:  # dropped: come back like the page does
                 await asyncio.sleep(0.2)
+                if self.base_url in self.servers:
+                    self.base_url = self.servers[(self.servers.index(self.base_url) + 1) % len(self.servers)]
                 try:
                     socket = await self._open()
                 except (OSError, websockets.InvalidHandshake):
@@ -136,6 +142,8 @@ class Customer:
                     await self._receive_alert(socket, message)
         except websockets.ConnectionClosed:
             pass
+        if not self._closing:
+            self.close_codes.append(socket.close_code)
 
     async def _receive_alert(self, socket, message: dict) -> None:
         alert = message["alert"]

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from orders import kitchen_queue
 from pickup.testing import Stack
@@ -79,6 +80,19 @@ def alerts_held_by_a_sender(stack: Stack) -> set[int]:
     return {alert_id for (alert_id,) in rows}
 
 
+def alert_claims(stack: Stack, *, due_after: datetime | None = None) -> dict[int, str]:
+    """Alerts a sender holds (of those due after ``due_after``), each with its claim's token.
+
+    A claim that outlives its sender keeps its token; one taken again gets a new one.
+    """
+    rows = stack.query("SELECT id, claim_token, due_at FROM notifications_alert WHERE claim_token != ''")
+    return {
+        alert_id: token
+        for alert_id, token, due_at in rows
+        if due_after is None or datetime.fromisoformat(due_at).replace(tzinfo=UTC) > due_after
+    }
+
+
 # ------------------------------------------------------------------ Redis
 
 @contextmanager
@@ -114,6 +128,12 @@ def kitchen_queue_claims(stack: Stack) -> set[int]:
     """The order ids run_queue workers hold claimed and have not finished."""
     with _kitchen_queue(stack) as (client, _queue, claims):
         return {int(member) for member in client.zrange(claims, 0, -1)}
+
+
+def kitchen_queue_leases(stack: Stack) -> set[tuple[int, int]]:
+    """The claimed orders with the end of their lease: a claim that outlives its worker keeps both."""
+    with _kitchen_queue(stack) as (client, _queue, claims):
+        return {(int(member), int(score)) for member, score in client.zrange(claims, 0, -1, withscores=True)}
 
 
 # ------------------------------------------------------------------ logs
