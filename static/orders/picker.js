@@ -100,13 +100,23 @@ window.pickupPicker = (function () {
     refreshAfter = data.refresh_after;
   }
 
+  /* One question at a time: a new one (another day chosen) cancels the one
+   * under way, whose answer would otherwise land last and show the other
+   * day's times under the day now chosen. */
+  var asking = null;
+
   function refresh() {
     clearTimeout(timer);
+    if (asking) { asking.abort(); }
+    var mine = asking = new AbortController();
     var url = "/pickup-times/" + (chosenDay() ? "?day=" + encodeURIComponent(chosenDay()) : "");
-    return fetch(url, { credentials: "same-origin" })
+    return fetch(url, { credentials: "same-origin", signal: mine.signal })
       .then(function (response) { return response.json(); })
-      .then(function (data) { fetchedAt = Date.now(); show(data); schedule(); })
-      .catch(function () { schedule(10); });
+      .then(function (data) {
+        if (mine.signal.aborted) { return; }
+        fetchedAt = Date.now(); show(data); schedule();
+      })
+      .catch(function () { if (!mine.signal.aborted) { schedule(10); } });
   }
 
   function visible() { return onScreen && document.visibilityState === "visible"; }

@@ -98,6 +98,35 @@ def test_the_picker_asks_the_server_again_only_while_it_is_on_screen(browser, si
     customer.close()
 
 
+@pytest.mark.parametrize("pickup_soon", [None])
+def test_choosing_another_day_cancels_the_question_about_the_day_before(browser, site):
+    """Tomorrow's answer is slow; the customer has moved on to the day after. Were
+    that answer let through last, tomorrow's times would sit under the day now
+    chosen, and a tap would order for the wrong day."""
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    picker = page.locator("#pickup-picker")
+    picker.scroll_into_view_if_needed()
+    days = picker.locator('.picker-days input[name="pickup_day"]')
+    tomorrow, day_after = days.nth(1).get_attribute("value"), days.nth(2).get_attribute("value")
+    held = []
+    page.route(f"**/pickup-times/?day={tomorrow}", lambda route: held.append(route))  # never answered while held
+    with page.expect_request(f"**/pickup-times/?day={tomorrow}"):
+        picker.locator("label.chip", has=page.locator(f'input[value="{tomorrow}"]')).click()
+
+    with page.expect_event("requestfailed", lambda request: f"day={tomorrow}" in request.url):  # cancelled
+        with page.expect_response(lambda response: f"day={day_after}" in response.url):
+            picker.locator("label.chip", has=page.locator(f'input[value="{day_after}"]')).click()
+    assert held  # the slow question was asked, and is gone
+    expect(picker.locator(".time-chips input").first).to_have_attribute("value", re.compile("^" + day_after))
+    times = picker.locator(".time-chips input").evaluate_all("inputs => inputs.map(input => input.value)")
+    assert times and all(time.startswith(day_after) for time in times)
+    expect(picker.locator(f'input[name="pickup_day"][value="{day_after}"]')).to_be_checked()
+    customer.close()
+
+
 LEFT = {"en": ("en-US", "2 left", "{time}, only 2 places left"), "zh": ("zh-CN", "剩 2 个", "{time}，仅剩 2 个名额")}
 
 
