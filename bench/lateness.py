@@ -19,10 +19,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import websockets
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench import load
 from bench.common import Profile, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
+from pickup.testing import metric_samples
 
 
 class Customers:
@@ -137,11 +137,9 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
 def first_pushes_by_sender(metrics: str) -> dict[str, int]:
     """Alerts first pushed by the web timers and by run_queue, as /metrics counts them (all processes)."""
     counts = {"timer": 0, "run_queue": 0}  # the senders notifications/metrics.py names
-    for family in text_string_to_metric_families(metrics):
-        if family.name == "pickup_alert_first_pushes":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    counts[sample.labels["sender"]] += int(sample.value)
+    for (name, labels), value in metric_samples(metrics).items():
+        if name == "pickup_alert_first_pushes_total":
+            counts[dict(labels)["sender"]] += int(value)
     return counts
 
 

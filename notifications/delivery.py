@@ -68,11 +68,6 @@ def settle(batches: list[Pushes], via: str) -> None:
         _log(pushes.alerts, pushes.results, via)
 
 
-def release(alerts: list[Alert]) -> None:
-    """Hand back alerts claimed and not pushed (a web process stopping), for another sender to push now."""
-    socket_pushes.release_claims(alerts)
-
-
 def deliver_due(*, limit: int = 500) -> int:
     """run_queue's sweep: push every alert whose (re)send time has come."""
     alerts = socket_pushes.claim_alerts(limit=limit)

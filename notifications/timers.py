@@ -142,7 +142,7 @@ class AlertTimers:
         lease ends); alerts claimed further ahead are released, so run_queue
         sends them at their time, not when the lease runs out.
         """
-        from notifications import delivery
+        from notifications import delivery, socket_pushes
 
         if self.loop is None:
             return
@@ -160,7 +160,7 @@ class AlertTimers:
                 await database_sync_to_async(delivery.settle)(self._unsettled, "timer")
             released = list(self._claimed.values())
             if released:
-                await database_sync_to_async(delivery.release)(released)
+                await database_sync_to_async(socket_pushes.release_claims)(released)
                 logger.info("handed back %d alert claim(s) taken ahead of their due time", len(released))
         finally:
             self.stop()

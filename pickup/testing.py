@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from pickup.redis_server import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +180,7 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"{url} did not answer within {timeout} s")
 
-    def metrics(self, base_url: str) -> str:
+    def metrics(self, base_url: str) -> str:  # read with metric_samples
         """What a web server's /metrics shows its scraper: every process's figures, as text."""
         request = urllib.request.Request(base_url + "/metrics", headers={"Authorization": f"Bearer {TEST_METRICS_TOKEN}"})
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -277,3 +279,12 @@ class ConnectionWatch:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text page (what /metrics serves): (name, sorted labels) → value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from django.core import checks
-from prometheus_client.parser import text_string_to_metric_families
 
 from orders import services
 from pickup import probes
 from pickup.errors import PickupError
 from pickup.redis_server import free_port
+from pickup.testing import metric_samples
 from tests.conftest import pickup_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,14 +35,6 @@ def scraper_token(settings):
     settings.METRICS_TOKEN = TOKEN
     return TOKEN
 
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of a Prometheus text page: (name, sorted labels) → value."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @pytest.mark.parametrize(
@@ -64,7 +56,7 @@ def test_metrics_are_not_found_by_anyone_when_no_token_is_set(client, settings):
 
 @pytest.mark.django_db(transaction=True)  # orders count once committed
 def test_the_scraper_reads_orders_placed_and_refused_and_the_kitchen_queue(client, scraper_token, menu):
-    before = samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).content.decode())
+    before = metric_samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).content.decode())
     services.place_order(customer_id="metrics", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(600))
     with pytest.raises(PickupError):
         services.place_order(customer_id="metrics", lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(-60))
@@ -73,7 +65,7 @@ def test_the_scraper_reads_orders_placed_and_refused_and_the_kitchen_queue(clien
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
-    after = samples(response.content.decode())
+    after = metric_samples(response.content.decode())
     placed = ("pickup_orders_placed_total", ())
     refused = ("pickup_orders_refused_total", (("reason", "pickup_time_past"),))
     assert after[placed] - before.get(placed, 0) == 1

@@ -10,6 +10,7 @@ import json
 import pytest
 import websockets
 
+from pickup.testing import metric_samples
 from tests.processes.clients import connect, session_cookie
 
 pytestmark = pytest.mark.processes
@@ -94,7 +95,7 @@ async def test_a_session_holding_its_share_of_sockets_is_refused_one_more_with_a
 
 
 def _counted(metrics: str, name: str) -> float:
-    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name + " "))
+    return sum(value for (sample, _labels), value in metric_samples(metrics).items() if sample == name)
 
 
 async def test_a_socket_flooding_at_line_speed_is_paced_as_daphne_reads_it_and_closed(stack):

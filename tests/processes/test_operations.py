@@ -7,9 +7,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from pickup.testing import Stack
+from pickup.testing import Stack, metric_samples
 from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, session_key, wait_until
 from tests.processes.orders_in_bulk import fall_due, place_orders
 from tests.processes.records import all_acknowledged, all_sent, first_push_senders, processed_count
@@ -24,13 +23,6 @@ def stack_settings():
     # the database during the test reaches run_queue alone.
     return {"PICKUP_TIMER_HORIZON_SECONDS": 3600}
 
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def by_sender(page: dict, name: str) -> dict[str, float]:
@@ -62,7 +54,7 @@ async def test_metrics_add_up_what_the_web_server_and_run_queue_pushed(stack):
     await wait_until(lambda: all_acknowledged(stack, by_timers + by_worker), 30, "the tab's acknowledgements to be recorded")
     await wait_until(lambda: processed_count(stack, by_timers + by_worker) == 5, 30, "run_queue to make all five ready")
 
-    page = samples(stack.metrics(web))
+    page = metric_samples(stack.metrics(web))
 
     # The logs say who pushed each alert first; the one scrape of the web server says the same for both processes.
     assert first_push_senders(stack) == {"timer": 3, "run_queue": 2}
@@ -79,7 +71,7 @@ async def test_metrics_add_up_what_the_web_server_and_run_queue_pushed(stack):
     # kill -9: the dead server's counts stay, its open socket does not.
     stack.kill_web(int(web.rsplit(":", 1)[1]))
     await customer.disconnect()
-    after = samples(stack.metrics(stack.start_web()))
+    after = metric_samples(stack.metrics(stack.start_web()))
     assert by_sender(after, "pickup_alert_first_pushes_total") == {"timer": 3, "run_queue": 2}
     assert after[("pickup_sockets_open", (("kind", "customer"),))] == 0
 

@@ -11,8 +11,8 @@ its /metrics counts its own claims alone.
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from pickup.testing import metric_samples
 from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, wait_until
 from tests.processes.records import all_sent, first_pushes, logged_first_pushes, pickup_alerts
 
@@ -31,10 +31,9 @@ def stack_settings():
 def timer_claims(stack, base_url: str) -> dict[str, float]:
     """One server's ``pickup_timer_claims_total`` by outcome (won, lost)."""
     return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(stack.metrics(base_url))
-        for sample in family.samples
-        if sample.name == "pickup_timer_claims_total"
+        dict(labels)["outcome"]: value
+        for (name, labels), value in metric_samples(stack.metrics(base_url)).items()
+        if name == "pickup_timer_claims_total"
     }
 
 
