@@ -18,10 +18,11 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 
+import psutil
 import websockets
 
 from bench import load
-from bench.common import Profile, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
+from bench.common import Profile, cpu_seconds, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 from pickup.testing import metric_samples
 
 
@@ -108,13 +109,19 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
             raise RuntimeError("placing took longer than the margin; lower --alerts")
         order_ids = {order["id"] for order in orders}
         spy = None
+        # The web server's CPU from a second before the due time (the timers
+        # claim ahead) until every alert arrived: unlike lateness, a figure
+        # the rest of the machine barely moves, to compare commits with.
+        await asyncio.sleep(max(0.0, start.timestamp() - time.time() - 1))
+        daphne = psutil.Process(next(iter(stack.web.values())).pid)
+        daphne_cpu_before = cpu_seconds(daphne)
         if profile:
-            await asyncio.sleep(max(0.0, start.timestamp() - time.time() - 1))
             pids = {"daphne": next(iter(stack.web.values())).pid, "run_queue": stack.workers[0].pid, "client": os.getpid()}
             spy = Profile(f"{path}-{shape}", pids, seconds=window + 1.5)
         deadline = dues[-1].timestamp() + 30
         while len(crowd.received) < alerts and time.time() < deadline:
             await asyncio.sleep(0.05)
+        daphne_cpu_ms = (cpu_seconds(daphne) - daphne_cpu_before) * 1000
         await asyncio.sleep(3)  # room for duplicates to show
         lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]
         duplicates = sum(len(times) - 1 for times in crowd.received.values())
@@ -128,6 +135,7 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
             "early": sum(1 for value in lateness_ms if value < 0),
             "lateness_ms": percentiles(lateness_ms),
             "first_pushes": first_pushes,
+            "daphne_cpu_ms": round(daphne_cpu_ms, 1),
             "by_timers_percent": round(100 * first_pushes["timer"] / max(1, sum(first_pushes.values())), 1),
         }
     finally:
@@ -163,10 +171,11 @@ def main() -> None:
                 runs.append(asyncio.run(measure(customers=args.customers, alerts=args.alerts, shape=shape, path=path,
                                                  window=args.window, profile=args.profile)))
     rows = [{"path": r["path"], "shape": r["shape"], "alerts": r["alerts"], **{k: r["lateness_ms"][k] for k in ("p50", "p90", "p99", "max")},
-             "lost": r["lost"], "dup": r["duplicates"], "early": r["early"], "by_timers_%": r["by_timers_percent"]}
+             "lost": r["lost"], "dup": r["duplicates"], "early": r["early"], "by_timers_%": r["by_timers_percent"],
+             "daphne_cpu_ms": r["daphne_cpu_ms"]}
             for r in runs]
     print_table(f"Alert lateness, due time → arrival on the customer's socket (ms), background load {args.background_load}", rows,
-                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early", "by_timers_%"])
+                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early", "by_timers_%", "daphne_cpu_ms"])
     print(f"results: {write_results('lateness', {'background_load': args.background_load, 'runs': runs})}")
 
 
