@@ -87,16 +87,19 @@ def acknowledge_alerts(pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
     return theirs
 
 
-def alerts_to_replay(customer_id: str) -> list[dict]:
-    """Due alerts this customer has not acknowledged, for a tab that just connected."""
+def alerts_to_replay(customer_ids: list[str]) -> dict[str, list[dict]]:
+    """Per customer, the due alerts they have not acknowledged, for tabs that just connected."""
     now = timezone.now()
     alerts = Alert.objects.filter(
-        customer_id=customer_id,
+        customer_id__in=customer_ids,
         due_at__lte=now,
         due_at__gte=now - REPLAY_WINDOW,
         acknowledged_at=None,
         cancelled_at=None,
     ).select_related("order")
-    return [alert_payload(alert) for alert in alerts]
+    missed: dict[str, list[dict]] = {customer_id: [] for customer_id in customer_ids}
+    for alert in alerts:
+        missed[alert.customer_id].append(alert_payload(alert))
+    return missed
 
 

@@ -53,6 +53,22 @@ def _place_many(new_orders: list[services.NewOrder]) -> list[dict | PickupError]
 # write: one transaction for many customers (pickup/batching.py).
 order_placing = Batcher(database_sync_to_async(_place_many))
 
+def _read_session_states(sockets: list[tuple[str, str]]) -> list[tuple[list[dict], list[dict]]]:
+    """(orders, missed alerts) for each (customer, language) of sockets connecting together."""
+    customer_ids = sorted({customer_id for customer_id, _language in sockets})
+    latest = selectors.latest_orders_of(customer_ids)
+    missed = alert_services.alerts_to_replay(customer_ids)
+    return [
+        ([order_payload(order, language) for order in latest[customer_id]], missed[customer_id])
+        for customer_id, language in sockets
+    ]
+
+
+# Pages reconnecting together (a web server's restart sends them all to
+# another) read their state in a few queries, not two each on the one
+# database thread.
+session_reading = Batcher(database_sync_to_async(_read_session_states))
+
 
 class CustomerConsumer(JsonSocket):
     def __init__(self, *args, **kwargs):
@@ -81,7 +97,7 @@ class CustomerConsumer(JsonSocket):
         await memberships.join(self.group, self.channel_name)
         alert_timers.customer_arrived(self.customer_id)  # their alerts' timers live where their sockets are
         await self.accept()
-        orders, missed = await database_sync_to_async(self._session_state)()
+        orders, missed = await session_reading.submit((self.customer_id, self.language))
         await self.send_json({"type": "session.ready", "orders": orders})
         for alert in missed:
             await self.send_json({"type": "alert", "alert": alert, "replayed": True})
@@ -91,11 +107,6 @@ class CustomerConsumer(JsonSocket):
         await self.accept()
         await self.send_json({"type": "error", "code": code, "message": message})
         await self.close(code=close_code)
-
-    def _session_state(self) -> tuple[list[dict], list[dict]]:
-        recent = selectors.customer_orders(self.customer_id).order_by("-pickup_at")[:10]
-        orders = [order_payload(order, self.language) for order in recent]
-        return orders, alert_services.alerts_to_replay(self.customer_id)
 
     async def disconnect(self, code):
         for task in self.ack_tasks:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from notifications.models import Alert
 from orders.models import MenuItem, Order, OrderLine
@@ -19,6 +20,25 @@ def menu() -> QuerySet[MenuItem]:
 
 def customer_orders(customer_id: str) -> QuerySet[Order]:
     return Order.objects.filter(customer_id=customer_id).prefetch_related(LINES_WITH_ITEMS)
+
+
+# The orders a customer's page and socket show: the latest by pickup time.
+LATEST_ORDERS = 10
+
+
+def latest_orders_of(customer_ids: list[str], per_customer: int = LATEST_ORDERS) -> dict[str, list[Order]]:
+    """Each customer's latest orders by pickup time, latest first: many customers, one query."""
+    latest = (
+        Order.objects.filter(customer_id__in=customer_ids)
+        .annotate(rank=Window(RowNumber(), partition_by=F("customer_id"), order_by=[F("pickup_at").desc(), F("pk").desc()]))
+        .filter(rank__lte=per_customer)
+        .order_by("-pickup_at", "-pk")
+        .prefetch_related(LINES_WITH_ITEMS)
+    )
+    orders: dict[str, list[Order]] = {customer_id: [] for customer_id in customer_ids}
+    for order in latest:
+        orders[order.customer_id].append(order)
+    return orders
 
 
 def customer_order(customer_id: str, order_id: int) -> Order | None:

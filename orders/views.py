@@ -85,7 +85,7 @@ def order_page(request: HttpRequest) -> HttpResponse:
             (item, item.display_name(request.LANGUAGE_CODE), item.display_description(request.LANGUAGE_CODE))
             for item in selectors.menu()
         ],
-        "orders": selectors.customer_orders(customer_id).order_by("-pickup_at")[:10] if customer_id else [],
+        "orders": selectors.latest_orders_of([customer_id])[customer_id] if customer_id else [],
         "picker": _picker(),
         "restaurant": restaurant_card(Restaurant.current(), request.LANGUAGE_CODE),
         "time_zone": settings.TIME_ZONE,

@@ -104,4 +104,4 @@ def test_after_the_last_push_only_a_connecting_tab_is_offered_the_alert(due_aler
     alert = Alert.objects.get(pk=due_alert.pk)
     assert alert.send_count == socket_pushes.MAX_PUSHES and alert.resend_after is None
     assert socket_pushes.claim_alerts() == [] and socket_pushes.next_alert_due_at() is None
-    assert [payload["id"] for payload in services.alerts_to_replay("claims")] == [alert.pk]
+    assert [payload["id"] for payload in services.alerts_to_replay(["claims"])["claims"]] == [alert.pk]
