@@ -2,12 +2,17 @@
 
 1. /readyz says no (pickup.probes) and the process stops listening: a load
    balancer, or the kernel, sends new customers to another process.
-2. Together: the alert timers hand back their work (``AlertTimers.hand_back``:
+2. The open WebSockets are closed with 1012, "service restart", a slice at a
+   time over ``DRAIN_SECONDS``, so each page reconnects at once to another
+   process (static/orders/socket.js) and those pages arrive there as a
+   stream, not all together: a process taking every page of another at once
+   admitted them for a second or two, and an alert due meanwhile was as
+   late. Pages still here are served as usual: their alerts are pushed here.
+3. Together: the alert timers hand back their work (``AlertTimers.hand_back``:
    alerts claimed and due within a second are pushed, pushes made are
-   written down, claims further ahead are released for run_queue), and
-   every open WebSocket is closed with 1012, "service restart", so its page
-   reconnects at once, to another process (static/orders/socket.js).
-3. Then, at most ``STOP_WITHIN`` + 1 s after the signal, the reactor stops
+   written down, claims further ahead are released for run_queue), and the
+   last sockets are waited for.
+4. Then, at most ``STOP_WITHIN`` + 1 s after the signal, the reactor stops
    as on any shutdown: daphne cancels whatever is left and exits 0.
 
 Daphne's own SIGTERM handling stops the reactor at once, and its shutdown
@@ -35,6 +40,9 @@ CLOSE_SERVICE_RESTART = 1012
 # reactor stops anyway; an operator's stop timeout (systemd's TimeoutStopSec)
 # must leave room for it (README, "Production").
 STOP_WITHIN = 5.0
+# The sockets' closes are spread over this much of it, in slices this far apart.
+DRAIN_SECONDS = 2.0
+DRAIN_SLICE_SECONDS = 0.05
 
 
 def answer_sigterm(reactor) -> None:
@@ -54,8 +62,7 @@ def answer_sigterm(reactor) -> None:
 
 def _begin(reactor) -> None:
     _stop_listening(reactor)
-    _close_sockets(reactor)
-    task = asyncio.get_event_loop().create_task(_hand_over())
+    task = asyncio.get_event_loop().create_task(_drain_then_hand_over(reactor))
     task.add_done_callback(lambda _: reactor.stop() if reactor.running else None)
 
 
@@ -67,29 +74,50 @@ def _stop_listening(reactor) -> None:
             reader.stopListening()
 
 
-def _close_sockets(reactor) -> None:
-    """Send every open WebSocket a 1012 close frame; daphne tells each consumer when its page answers.
-
-    A consumer cannot: ``websocket.close`` goes through autobahn's
-    ``sendClose``, which takes 1000 or 3000-4999 only, so the frame is sent
-    on daphne's protocol itself, the way daphne sends 1011 after an error.
-    """
+def _open_websockets(reactor) -> list:
     from daphne.ws_protocol import WebSocketProtocol
 
-    for reader in reactor.getReaders():
-        protocol = getattr(reader, "protocol", None)
-        if isinstance(protocol, WebSocketProtocol) and protocol.state == WebSocketProtocol.STATE_OPEN:
-            protocol.sendCloseFrame(code=CLOSE_SERVICE_RESTART)
+    return [
+        protocol
+        for protocol in (getattr(reader, "protocol", None) for reader in reactor.getReaders())
+        if isinstance(protocol, WebSocketProtocol) and protocol.state == WebSocketProtocol.STATE_OPEN
+    ]
 
 
-async def _hand_over() -> None:
+async def _drain_then_hand_over(reactor) -> None:
+    """Close the sockets a slice at a time, then hand the timers back, all within ``STOP_WITHIN`` + 1 s.
+
+    A consumer cannot send 1012: ``websocket.close`` goes through autobahn's
+    ``sendClose``, which takes 1000 or 3000-4999 only, so the frame is sent
+    on daphne's protocol itself, the way daphne sends 1011 after an error;
+    daphne tells each consumer when its page answers.
+    """
+    websockets = _open_websockets(reactor)
+    logger.info("SIGTERM: closing %d socket(s) with 1012 over %.0f s, then handing back the alert timers",
+                len(websockets), DRAIN_SECONDS)
+    await close_in_slices(websockets)
+    await _hand_over(within=STOP_WITHIN - DRAIN_SECONDS)
+
+
+async def close_in_slices(websockets: list, *, sleep=asyncio.sleep) -> None:
+    """Send each of daphne's WebSocket protocols still open a 1012 close frame, a slice every ``DRAIN_SLICE_SECONDS``."""
+    slices = max(1, int(DRAIN_SECONDS / DRAIN_SLICE_SECONDS))
+    per_slice = max(1, -(-len(websockets) // slices))  # rounded up: nothing is left over after the last slice
+    for start in range(0, len(websockets), per_slice):
+        if start:
+            await sleep(DRAIN_SLICE_SECONDS)
+        for protocol in websockets[start : start + per_slice]:
+            if protocol.state == protocol.STATE_OPEN:  # its page may have gone meanwhile
+                protocol.sendCloseFrame(code=CLOSE_SERVICE_RESTART)
+
+
+async def _hand_over(within: float) -> None:
     from notifications.timers import alert_timers
     from orders import sockets
 
-    logger.info("SIGTERM: %d socket(s) closing with 1012, handing back the alert timers", len(sockets.open_here))
-    work = asyncio.gather(alert_timers.hand_back(), sockets.all_closed(within=STOP_WITHIN), return_exceptions=True)
+    work = asyncio.gather(alert_timers.hand_back(), sockets.all_closed(within=within), return_exceptions=True)
     try:
-        timers, still_open = await asyncio.wait_for(work, STOP_WITHIN + 1)
+        timers, still_open = await asyncio.wait_for(work, within + 1)
     except TimeoutError:
         logger.warning("graceful stop took over %.0f s; stopping anyway", STOP_WITHIN + 1)
         return
