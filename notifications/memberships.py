@@ -26,6 +26,8 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from pickup import redis_clients
+
 logger = logging.getLogger(__name__)
 
 CHECK_EVERY = 1.0  # seconds between marker checks: the longest a socket stays deaf
@@ -103,7 +105,7 @@ class Memberships:
             logger.warning("Redis lost this process's groups again while they were joined; joining again")
 
     async def _keep_forever(self) -> None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        client = redis_clients.async_client(socket_timeout=5, socket_connect_timeout=5)
         refreshed = time.monotonic()
         try:
             await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
