@@ -56,8 +56,12 @@ http {{
 class Cluster:
     """``settings`` are the operator settings every process gets (the environment file)."""
 
-    def __init__(self, *, web: int, workers: int, database_url: str, settings: dict[str, str], port: int = 0):
+    def __init__(
+        self, *, web: int, workers: int, database_url: str, settings: dict[str, str], port: int = 0,
+        log_dir: Path | None = None,
+    ):
         self.dir = Path(tempfile.mkdtemp(prefix="pickup-cluster-"))
+        self.log_dir = log_dir or self.dir  # logs someone reads afterwards (a test's tmp_path) go elsewhere
         self.dir.chmod(0o755)  # nginx's workers run as nobody and read the static files here
         self.web_count, self.worker_count = web, workers
         self.port = port or free_port()
@@ -107,7 +111,7 @@ class Cluster:
 
     def _unit(self, unit: str, instance: str, log_name: str) -> subprocess.Popen:
         command = deploy_files.exec_start(unit, instance, ROOT=ROOT, ENV_FILE=self.env_file)
-        with open(self.dir / f"{log_name}.log", "ab") as log:
+        with open(self.log_dir / f"{log_name}.log", "ab") as log:
             return subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -132,7 +136,7 @@ class Cluster:
         )
         main = self.dir / "nginx.conf"
         main.write_text(_NGINX_MAIN.format(dir=self.dir, user="user nobody nogroup;" if os.geteuid() == 0 else ""))
-        with open(self.dir / "nginx.log", "ab") as log:
+        with open(self.log_dir / "nginx.log", "ab") as log:
             self.nginx = subprocess.Popen(
                 [NGINX, "-c", str(main), "-p", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -180,7 +184,8 @@ class Cluster:
 
     def logs(self) -> str:
         """The tail of every process's log, for a failing test's report."""
-        return "\n".join(f"== {path.name}\n{path.read_text(errors='replace')[-3000:]}" for path in sorted(self.dir.glob("*.log")))
+        paths = sorted({*self.dir.glob("*.log"), *self.log_dir.glob("*.log")})
+        return "\n".join(f"== {path.name}\n{path.read_text(errors='replace')[-3000:]}" for path in paths)
 
     def __enter__(self) -> Cluster:
         try:
