@@ -20,13 +20,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
 
+from channels.layers import get_channel_layer
+
 from notifications.layer import PickupChannelLayer
+from notifications.memberships import Memberships
 from django_redis import get_redis_connection
 
 from orders import kitchen_queue
 from pickup import redis_clients
 from pickup.redis_clients import RedisPlace
 from pickup.redis_sentinel import MASTER_NAME, SentinelRedis
+from tests.processes.clients import wait_until
 
 pytestmark = pytest.mark.processes
 
@@ -104,3 +108,33 @@ async def test_the_channel_layer_and_the_memberships_client_follow_a_failover(se
     finally:
         await client.aclose()
         await layer.flush()
+
+
+async def test_a_join_the_old_primary_never_passed_on_is_made_again_on_the_promoted_replica(sentinel_redis, place):
+    """Replication is asynchronous: the replica may hold a web process's marker and lack a later join."""
+    layers = {"default": {"BACKEND": "notifications.layer.PickupChannelLayer", "CONFIG": {
+        "hosts": [place.channel_layer_host(socket_timeout=30, max_connections=100)], "prefix": "pickup-test:sentinel-groups"}}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        layer = get_channel_layer()
+        keeper = Memberships()
+        keeper.start()
+        primary = sentinel_redis.client("primary")
+        try:
+            await wait_until(lambda: primary.keys(settings.REDIS_KEY_PREFIX + "web-process:*"), 10, "the keeper's marker")
+            channel = await layer.new_channel()
+            await keeper.join("customer.a", channel)
+            group = layer._group_key("customer.a")
+            await asyncio.to_thread(sentinel_redis.wait_until_replicated)
+            # As if the old primary had died before passing the join on: the replica has the marker, not the join.
+            replica = sentinel_redis.client("replica")
+            replica.config_set("replica-read-only", "no")
+            replica.delete(group)
+            replica.config_set("replica-read-only", "yes")
+
+            await asyncio.to_thread(sentinel_redis.kill_primary)
+            await asyncio.to_thread(sentinel_redis.wait_for_failover)
+
+            await wait_until(lambda: replica.zscore(group, channel) is not None, 30, "the join made again on the new primary")
+        finally:
+            keeper.stop()
+            await layer.flush()
