@@ -38,7 +38,7 @@ _NGINX_MAIN = """\
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
+error_log {log_dir}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     include /etc/nginx/mime.types;
@@ -129,13 +129,13 @@ class Cluster:
         return worker
 
     def _start_nginx(self) -> None:
-        upstreams = "\n    ".join(f"server 127.0.0.1:{port};" for port in self.web)
+        upstreams = "\n    ".join(f"server 127.0.0.1:{port} max_fails=0;" for port in self.web)
         deploy_files.write(
             "nginx-pickup.conf", self.dir / "pickup-site.conf", UPSTREAM_SERVERS=upstreams,
             LISTEN=f"127.0.0.1:{self.port}", SERVER_NAME="localhost", STATIC_ROOT=self.static_root,
         )
         main = self.dir / "nginx.conf"
-        main.write_text(_NGINX_MAIN.format(dir=self.dir, user="user nobody nogroup;" if os.geteuid() == 0 else ""))
+        main.write_text(_NGINX_MAIN.format(dir=self.dir, log_dir=self.log_dir, user="user nobody nogroup;" if os.geteuid() == 0 else ""))
         with open(self.log_dir / "nginx.log", "ab") as log:
             self.nginx = subprocess.Popen(
                 [NGINX, "-c", str(main), "-p", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -153,10 +153,19 @@ class Cluster:
                  **{f"run_queue {n}": p for n, p in enumerate(self.workers, start=1)}}
         return [f"{name} (exit status {process.returncode})" for name, process in named.items() if process and process.poll() is not None]
 
-    def stop_web(self, port: int, sig: int = signal.SIGTERM) -> None:
+    def stop_web(self, port: int, sig: int = signal.SIGTERM) -> int:
+        """Stop one daphne (gracefully, by default); its exit status."""
         process = self.web.pop(port)
         process.send_signal(sig)
-        process.wait(30)
+        return process.wait(30)
+
+    def restart_run_queue(self, index: int) -> int:
+        """SIGTERM one run_queue, and start another in its place once it has exited; the exit status."""
+        worker = self.workers[index]
+        worker.send_signal(signal.SIGTERM)
+        status = worker.wait(60)
+        self.workers[index] = self._unit("pickup-queue@.service", str(index + 1), f"run_queue-{index + 1}")
+        return status
 
     def stop(self) -> None:
         """Gracefully, front to back: daphne and run_queue by SIGTERM (each finishes its work), then nginx, then Redis."""

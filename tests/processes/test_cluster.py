@@ -198,3 +198,43 @@ async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing
     assert cluster.redis.primary_port() == cluster.redis.ports["replica"]
     for customer in customers:
         await customer.disconnect()
+
+
+@pytest.mark.parametrize("timings", [{"PICKUP_ALERT_RESEND_SECONDS": 600}])
+async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_shows_nothing_twice(cluster):
+    """Each daphne, then each run_queue, stopped by SIGTERM and started again on its own port while
+    alerts fall due: nginx takes the pages to the other web server (docs/delivery.md, "Graceful stop")."""
+    customers = await customers_through_nginx(cluster)
+    item = menu_item_id(cluster.base_url)
+    start = datetime.now(UTC) + timedelta(seconds=15)
+    per_customer = 10
+    dues = [start + timedelta(seconds=12 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
+    orders = dict(zip(customers, await asyncio.gather(*(
+        place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
+    ))))
+    everyone = [order_id for ids in orders.values() for order_id in ids]
+    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
+
+    def pushed() -> int:
+        return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
+
+    await wait_until(lambda: pushed() > 0, 60, "the rush to begin")
+    for port in list(cluster.web):
+        assert await asyncio.to_thread(cluster.stop_web, port) == 0
+        await asyncio.to_thread(cluster.start_web, port)
+    for index in range(len(cluster.workers)):
+        assert await asyncio.to_thread(cluster.restart_run_queue, index) == 0
+    assert pushed() < len(everyone), "the rush was over before the restarts were"
+
+    for customer in customers:
+        await customer.wait_until_shown(per_customer, timeout=90)
+    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
+    await wait_until(lambda: order_states(cluster.database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
+    for customer, ids in orders.items():
+        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+        assert set(customer.close_codes) == {1012}  # moved by each restart of its server, and only then
+    pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
+    assert set(pushes) <= {0, 1}, pushes
+    assert first_pushes(cluster) == pushes[1]
+    for customer in customers:
+        await customer.disconnect()
