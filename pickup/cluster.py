@@ -84,6 +84,7 @@ class Cluster:
         self.redis.start()
         self.metrics_dir.mkdir()
         self.settings.update(self.redis.env)
+        self.env_file.touch(mode=0o600)  # the secret key and the metrics token: the folder itself is readable
         self.env_file.write_text("".join(f"{name}='{value}'\n" for name, value in self.settings.items()))
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("collectstatic", "--noinput", "-v", "0")

@@ -208,7 +208,7 @@ async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_sh
     item = menu_item_id(cluster.base_url)
     start = datetime.now(UTC) + timedelta(seconds=15)
     per_customer = 10
-    dues = [start + timedelta(seconds=12 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
+    dues = [start + timedelta(seconds=20 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
     orders = dict(zip(customers, await asyncio.gather(*(
         place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
     ))))
@@ -219,12 +219,13 @@ async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_sh
         return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
 
     await wait_until(lambda: pushed() > 0, 60, "the rush to begin")
-    for port in list(cluster.web):
+    for n, port in enumerate(list(cluster.web)):
         assert await asyncio.to_thread(cluster.stop_web, port) == 0
+        if n == 0:
+            assert pushed() < len(everyone), "the rush was over before the first web server stopped"
         await asyncio.to_thread(cluster.start_web, port)
     for index in range(len(cluster.workers)):
         assert await asyncio.to_thread(cluster.restart_run_queue, index) == 0
-    assert pushed() < len(everyone), "the rush was over before the restarts were"
 
     for customer in customers:
         await customer.wait_until_shown(per_customer, timeout=90)
