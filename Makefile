@@ -3,12 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers bench-rolling-restart
+.PHONY: run run-cluster test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers bench-rolling-restart
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
 	bash scripts/prerequisites.sh msgfmt
 	$(BIN)/python scripts/run_all.py
+
+## run-cluster: the production topology on this machine: nginx, daphne and run_queue (one per core
+## each), PostgreSQL (DATABASE_URL, default database pickup_cluster), Redis with Sentinel
+run-cluster: $(VENV)/.dev-installed
+	bash scripts/prerequisites.sh msgfmt nginx
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore $(VENV) -v 0
+	$(BIN)/python scripts/run_cluster.py $(ARGS)
 
 ## test: the whole test suite, as CI runs it: every pass, then a summary
 test: $(VENV)/.dev-installed

@@ -6,7 +6,10 @@ and channels-redis also forgets a membership after a day. So each process
 remembers which of its sockets joined which group and joins them all again
 when its marker key has vanished from Redis, and once an hour anyway. The
 marker is set before the joins and checked after them, so a second loss in
-the middle of a re-join is seen too.
+the middle of a re-join is seen too. It holds the id of the Redis server it
+was set on: after a Sentinel failover the promoted replica holds the marker
+but may lack a join the old primary had not yet passed on, so a marker from
+another server counts as lost too.
 
 The same record says which of this process's sockets are in a group, so the
 channel layer can hand them their alerts without asking Redis
@@ -25,6 +28,8 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from pickup import redis_clients
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +101,27 @@ class Memberships:
         the hourly refresh).
         """
         while True:
-            await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+            server = (await client.info("server"))["run_id"]
+            await client.set(self._marker, server, ex=int(REFRESH_EVERY * 2))
             joined = await self.rejoin_all()
-            if await client.exists(self._marker):
+            if await self._marker_holds(client):
                 return joined
             logger.warning("Redis lost this process's groups again while they were joined; joining again")
 
+    async def _marker_holds(self, client: aioredis.Redis) -> bool:
+        """The marker is there, set on the server that answers now (one round trip, one connection)."""
+        pipe = client.pipeline(transaction=False)
+        pipe.get(self._marker)
+        pipe.info("server")
+        marker, server = await pipe.execute()
+        return marker is not None and marker.decode() == server["run_id"]
+
     async def _keep_forever(self) -> None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        client = redis_clients.async_client(socket_timeout=5, socket_connect_timeout=5)
         refreshed = time.monotonic()
         try:
-            await client.set(self._marker, "1", ex=int(REFRESH_EVERY * 2))
+            server = (await client.info("server"))["run_id"]
+            await client.set(self._marker, server, ex=int(REFRESH_EVERY * 2))
         except Exception:  # Redis down at start: the first check finds no marker and joins all
             pass
         unfinished = False  # a re-join that failed half-way, after its marker was set
@@ -119,7 +134,7 @@ class Memberships:
                     # loop closing at the end of a test would wait for ever).
                     raise asyncio.CancelledError
                 try:
-                    lost = not await client.exists(self._marker)
+                    lost = not await self._marker_holds(client)
                     if lost or unfinished or time.monotonic() - refreshed > REFRESH_EVERY:
                         owed, unfinished = lost or unfinished, True
                         joined = await self._mark_and_rejoin(client)

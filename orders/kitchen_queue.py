@@ -211,7 +211,7 @@ def claim_namespace() -> None:
     owner = redis.get(key)
     if owner is not None and owner.decode() != installation:
         raise NamespaceTaken(
-            f"The Redis key prefix {settings.REDIS_KEY_PREFIX!r} at {settings.REDIS_URL} belongs to another "
+            f"The Redis key prefix {settings.REDIS_KEY_PREFIX!r} at {settings.REDIS} belongs to another "
             f"Pickup database (installation {owner.decode()}; this one is {installation}). Give each "
             "installation its own REDIS_KEY_PREFIX or Redis database number."
         )

@@ -19,6 +19,7 @@ from csp.constants import NONE, SELF
 from dotenv import load_dotenv
 
 from pickup.env import env_bool, env_int, env_list, env_str
+from pickup.redis_clients import RedisPlace
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -134,18 +135,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: the kitchen queue, the cache and the channel layer share one server,
-# each under its own key prefix so nothing of anybody else's is touched.
+# each under its own key prefix so nothing of anybody else's is touched. With
+# REDIS_SENTINELS every client asks those sentinels for the primary of
+# REDIS_SENTINEL_MASTER instead (REDIS_URL then gives only the database number
+# and password): pickup/redis_clients.py is the one place that knows.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "pickup:")
+REDIS = RedisPlace.from_settings(
+    REDIS_URL, env_list("REDIS_SENTINELS", []), env_str("REDIS_SENTINEL_MASTER", "")
+)
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": REDIS_KEY_PREFIX + "cache",
-        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
-    }
-}
+CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_timeout=5, connect_timeout=5)}
 
 # channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
 # the layer's blocking-receive timeout and closes idle sockets (1011), and the
@@ -156,14 +156,13 @@ CHANNEL_LAYERS = {
         "BACKEND": "notifications.layer.PickupChannelLayer",
         "CONFIG": {
             "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_timeout": 30,
-                    "socket_connect_timeout": 5,
-                    "socket_keepalive": True,
-                    "health_check_interval": 15,
-                    "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
-                }
+                REDIS.channel_layer_host(
+                    socket_timeout=30,
+                    socket_connect_timeout=5,
+                    socket_keepalive=True,
+                    health_check_interval=15,
+                    max_connections=env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                )
             ],
             "prefix": REDIS_KEY_PREFIX + "asgi",
             # All sockets of one daphne process share one inbox; a burst of

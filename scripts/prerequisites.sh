@@ -4,9 +4,10 @@
 # the browser tests, Chromium (Playwright cannot fetch its own here) and
 # a Chinese font (fonts-wqy-microhei) for the screenshots, and
 # dbus-daemon (the Web Push test sees and taps Chromium's notifications
-# through a desktop notification server on a private D-Bus).
+# through a desktop notification server on a private D-Bus), and nginx for
+# `make run-cluster` and the tests on that topology.
 # Installed with apt-get when running as root; otherwise the one command to
-# run is printed. Usage: scripts/prerequisites.sh msgfmt [chromium] [dbus]
+# run is printed. Usage: scripts/prerequisites.sh msgfmt [chromium] [dbus] [nginx]
 set -euo pipefail
 
 missing=()
@@ -17,6 +18,8 @@ for need in "$@"; do
               # A Chinese font, or the Chinese screenshots show empty boxes for every character.
               [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei) ;;
     dbus) command -v dbus-daemon > /dev/null || missing+=(dbus-daemon) ;;
+    # The binary only: run-cluster starts it with its own configuration, never as a service.
+    nginx) [ -x /usr/sbin/nginx ] || missing+=(nginx) ;;
     *) echo "prerequisites.sh: unknown need '$need'" >&2; exit 2 ;;
   esac
 done

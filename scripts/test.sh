@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 bash scripts/prerequisites.sh msgfmt || exit 1
 # Without Chromium the other passes still run; the browser pass then fails.
 bash scripts/prerequisites.sh chromium dbus || echo "The browser tests will fail without Chromium and dbus-daemon." >&2
+# The tests on the production topology (tests/processes/test_cluster.py) start nginx.
+bash scripts/prerequisites.sh nginx || echo "The cluster tests will fail without nginx." >&2
 # Translations are compiled here, never committed.
 DEBUG=true .venv/bin/python manage.py compilemessages --ignore .venv -v 0 || exit 1
 

@@ -1,0 +1,107 @@
+"""How every Redis client of Pickup reaches Redis: ``REDIS_URL``, or the primary Sentinel names.
+
+The one place that knows. settings.py builds the cache's and the channel
+layer's configuration from here (the kitchen queue, the limits and /readyz
+use the cache's connection), and code that opens a client of its own
+(notifications/memberships.py) asks ``async_client``. With ``REDIS_SENTINELS``
+set, each client asks the sentinels for the primary of ``REDIS_SENTINEL_MASTER``
+when it connects, and again after a failover broke its connection; the
+database number and password still come from ``REDIS_URL``, its host and
+port are not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+# How long a client waits for a sentinel's answer: a sentinel that is down
+# must not hold up asking the next one.
+SENTINEL_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class RedisPlace:
+    url: str  # REDIS_URL
+    sentinels: tuple[tuple[str, int], ...] = ()  # empty: REDIS_URL's server itself
+    master: str = ""
+
+    @classmethod
+    def from_settings(cls, url: str, sentinels: list[str], master: str) -> RedisPlace:
+        """Check the operator's values: ``host:port`` entries and a master name to go with them."""
+        parsed = []
+        for entry in sentinels:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise ImproperlyConfigured(f"REDIS_SENTINELS entries must be host:port, got {entry!r}")
+            parsed.append((host.strip("[]"), int(port)))
+        if parsed and not master:
+            raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name the sentinels monitor")
+        return cls(url, tuple(parsed), master)
+
+    @property
+    def database(self) -> int:
+        path = urlparse(self.url).path.strip("/")
+        return int(path) if path.isdigit() else 0
+
+    @property
+    def password(self) -> str | None:
+        return urlparse(self.url).password
+
+    def __str__(self) -> str:
+        """Where Redis is, for an error message (no password)."""
+        if not self.sentinels:
+            parsed = urlparse(self.url)
+            return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+        listed = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"the primary of {self.master!r} (Sentinel {listed}), database {self.database}"
+
+    # ------------------------------------------------------------ for settings.py
+
+    def channel_layer_host(self, **options) -> dict:
+        """One entry of channels-redis's ``hosts``, with ``options`` for the connection pool."""
+        if not self.sentinels:
+            return {"address": self.url, **options}
+        return {
+            "sentinels": list(self.sentinels), "master_name": self.master, "sentinel_kwargs": _sentinel_options(),
+            "db": self.database, "password": self.password, **options,
+        }
+
+    def cache(self, *, key_prefix: str, socket_timeout: float, connect_timeout: float) -> dict:
+        """django-redis's cache entry: only ever the primary, so a read never sees a replica's older value."""
+        options = {"SOCKET_TIMEOUT": socket_timeout, "SOCKET_CONNECT_TIMEOUT": connect_timeout}
+        location = self.url
+        if self.sentinels:
+            options.update(
+                CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+                SENTINELS=list(self.sentinels), SENTINEL_KWARGS=_sentinel_options(),
+            )
+            if self.password:
+                options["PASSWORD"] = self.password
+            location = f"redis://{self.master}/{self.database}"  # the host part names the master
+        return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location, "KEY_PREFIX": key_prefix,
+                "OPTIONS": options}
+
+
+def _sentinel_options() -> dict:
+    return {"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT}
+
+
+def configured() -> RedisPlace:
+    """Where this installation's Redis is (settings.REDIS)."""
+    from django.conf import settings
+
+    return settings.REDIS
+
+
+def async_client(**options):
+    """A ``redis.asyncio`` client of its own on the configured Redis, for the running event loop."""
+    import redis.asyncio as aioredis
+
+    place = configured()
+    if not place.sentinels:
+        return aioredis.Redis.from_url(place.url, **options)
+    sentinel = aioredis.Sentinel(list(place.sentinels), sentinel_kwargs=_sentinel_options())
+    return sentinel.master_for(place.master, db=place.database, password=place.password, **options)

@@ -1,0 +1,241 @@
+"""The promises on the production topology (pickup/cluster.py, what `make run-cluster` starts):
+nginx in front, two daphne, two run_queue, PostgreSQL, Redis with a replica and three sentinels.
+
+Customers reach the web servers only through nginx, as browsers do. What is
+asserted is what customers received, the database's record and /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+import websockets
+
+from pickup.cluster import Cluster
+from pickup.testing import TEST_METRICS_TOKEN, TEST_SECRET_KEY, metric_samples, postgres_database
+from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, wait_until
+from tests.processes.records import all_acknowledged, all_sent, order_states, pickup_alerts
+
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]
+
+CUSTOMERS = 8
+
+
+class Database:
+    """The cluster's PostgreSQL database, read as tests/processes/records.py reads a stack's (``?`` marks)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def query(self, sql: str, params: tuple | list = (), *, timeout: float = 20) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=timeout) as database:
+            return database.execute(sql.replace("?", "%s"), tuple(params)).fetchall()
+
+
+def cluster_settings(timings: dict[str, object]) -> dict[str, str]:
+    """What every process of the cluster under test reads: tests/settings.py with ``timings``, no limits
+    (every customer comes from 127.0.0.1 through nginx)."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.settings", "PICKUP_TEST_OVERRIDES": json.dumps(timings),
+        "DEBUG": "true", "SECRET_KEY": TEST_SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "METRICS_TOKEN": TEST_METRICS_TOKEN, "REDIS_KEY_PREFIX": "pickup-cluster:", "LOG_LEVEL": "INFO",
+        "PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER": "0", "PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS": "0",
+        "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0", "PICKUP_SOCKETS_PER_ADDRESS": "0", "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def timings():
+    return {}
+
+
+@pytest.fixture
+def cluster(tmp_path, timings):
+    server = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    with postgres_database(server) as url:
+        with Cluster(web=2, workers=2, database_url=url, settings=cluster_settings(timings), log_dir=tmp_path) as running:
+            running.manage("setup_demo", "--no-staff")
+            running.manage(
+                "shell", "-c",
+                "from orders.models import Restaurant; Restaurant.objects.filter(pk=Restaurant.current().pk)"
+                ".update(min_notice_minutes=0, slot_capacity=32_767)",
+            )
+            running.database = Database(url)
+            yield running
+
+
+def metrics(cluster: Cluster) -> dict:
+    """/metrics through nginx: every process's figures added up."""
+    request = urllib.request.Request(cluster.base_url + "/metrics", headers={"Authorization": f"Bearer {TEST_METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return metric_samples(response.read().decode())
+
+
+def first_pushes(cluster: Cluster) -> float:
+    return sum(value for (name, _), value in metrics(cluster).items() if name == "pickup_alert_first_pushes_total")
+
+
+async def customers_through_nginx(cluster: Cluster) -> list[Customer]:
+    """``CUSTOMERS`` tabs, connected one after the other: nginx hands them to the web servers in turn."""
+    cookies = [session_cookie(cluster.base_url) for _ in range(CUSTOMERS)]
+    customers = [Customer(cluster.base_url, cookie) for cookie in cookies]
+    for customer in customers:
+        await customer.connect()
+    return customers
+
+
+async def answering(customer: Customer, timeout: float = 30) -> None:
+    """Until the tab answers a ping, on the socket it has or on the one it reconnects with."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            reply = await customer.request({"type": "ping", "request_id": f"ping-{time.monotonic_ns()}"}, timeout=5)
+            assert reply["type"] == "pong", reply
+            return
+        except (websockets.ConnectionClosed, TimeoutError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def place(customer: Customer, item: int, dues: list[datetime]) -> list[int]:
+    """Orders due at ``dues``, placed over the customer's socket; their ids."""
+    replies = await asyncio.gather(*(
+        customer.request({
+            "type": "order.place", "request_id": f"rush-{n}", "items": [{"menu_item": item, "quantity": 1}],
+            "pickup_at": due.isoformat(),
+        }, timeout=60)
+        for n, due in enumerate(dues)
+    ))
+    assert all(reply["type"] == "order.accepted" for reply in replies), replies
+    return [reply["order"]["id"] for reply in replies]
+
+
+async def test_customers_spread_over_both_web_servers_through_nginx_get_every_alert_once(cluster):
+    customers = await customers_through_nginx(cluster)
+    item = menu_item_id(cluster.base_url)
+    due = pickup_at(8.0)
+    orders = {customer: [o["id"] for o in await customer.place_orders(item, 3, at=due)] for customer in customers}
+    everyone = [order_id for ids in orders.values() for order_id in ids]
+    for customer in customers:
+        await customer.wait_until_shown(3, timeout=60)
+    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
+
+    for customer, ids in orders.items():
+        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+    assert first_pushes(cluster) == len(everyone)  # each alert pushed first once, by one of the four senders
+
+    # The customers were spread: stopping one web server moves some of them (close 1012,
+    # "service restart") and not the others, and nginx takes the moved ones to the other server.
+    [stopped, _] = cluster.web
+    cluster.stop_web(stopped, signal.SIGTERM)
+    for customer in customers:
+        await answering(customer)  # so every tab has read its close, if it had one
+    moved = [customer for customer in customers if 1012 in customer.close_codes]
+    assert 0 < len(moved) < CUSTOMERS
+    assert all(customer.reconnects for customer in moved)
+    due = pickup_at(4.0)
+    more = {customer: [o["id"] for o in await customer.place_orders(item, 1, at=due, prefix="after")] for customer in customers}
+    for customer in customers:
+        await customer.wait_until_shown(4, timeout=60)
+        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, orders[customer] + more[customer]))
+    for customer in customers:
+        await customer.disconnect()
+
+
+@pytest.mark.parametrize("timings", [{"PICKUP_ALERT_RESEND_SECONDS": 600}])
+async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing_twice(cluster):
+    """Sentinel promotes the replica; every client finds it (docs/delivery.md, "Redis primary lost").
+
+    The resend of unacknowledged alerts comes only after ten minutes here, so
+    every alert must arrive by the ways the failover row names: a web
+    server's timer handing it to its own sockets, or a push refused during
+    the failover sent again by run_queue once Redis answers.
+    """
+    customers = await customers_through_nginx(cluster)
+    item = menu_item_id(cluster.base_url)
+    start = datetime.now(UTC) + timedelta(seconds=20)
+    per_customer = 20
+    dues = [start + timedelta(seconds=8 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
+    orders = dict(zip(customers, await asyncio.gather(*(
+        place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
+    ))))
+    everyone = [order_id for ids in orders.values() for order_id in ids]
+    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
+    assert not all_sent(cluster.database, everyone)
+
+    def pushed() -> int:
+        return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
+
+    await wait_until(lambda: pushed() >= len(everyone) // 5, 60, "the rush to be under way")
+    cluster.redis.kill_primary()
+    assert pushed() < len(everyone), "the rush was over before the primary was killed"
+    await asyncio.to_thread(cluster.redis.wait_for_failover)
+
+    for customer in customers:
+        await customer.wait_until_shown(per_customer, timeout=90)
+    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
+    await wait_until(lambda: order_states(cluster.database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
+    for customer, ids in orders.items():
+        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+        assert customer.close_codes == []  # the pages' sockets stayed open through the failover
+    # No alert pushed first twice. A timer's push during the failover reached its own server's tabs but
+    # counts as refused (the other servers could not be asked); one acknowledged before its retry was
+    # never recorded as pushed (send_count 0), and the others once.
+    pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
+    assert set(pushes) <= {0, 1}, pushes
+    assert first_pushes(cluster) == pushes[1]
+    print("lateness through the failover, s: max", max(max(customer.lateness()) for customer in customers))
+    assert cluster.redis.primary_port() == cluster.redis.ports["replica"]
+    for customer in customers:
+        await customer.disconnect()
+
+
+@pytest.mark.parametrize("timings", [{"PICKUP_ALERT_RESEND_SECONDS": 600}])
+async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_shows_nothing_twice(cluster):
+    """Each daphne, then each run_queue, stopped by SIGTERM and started again on its own port while
+    alerts fall due: nginx takes the pages to the other web server (docs/delivery.md, "Graceful stop")."""
+    customers = await customers_through_nginx(cluster)
+    item = menu_item_id(cluster.base_url)
+    start = datetime.now(UTC) + timedelta(seconds=15)
+    per_customer = 10
+    dues = [start + timedelta(seconds=20 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
+    orders = dict(zip(customers, await asyncio.gather(*(
+        place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
+    ))))
+    everyone = [order_id for ids in orders.values() for order_id in ids]
+    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
+
+    def pushed() -> int:
+        return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
+
+    await wait_until(lambda: pushed() > 0, 60, "the rush to begin")
+    for n, port in enumerate(list(cluster.web)):
+        assert await asyncio.to_thread(cluster.stop_web, port) == 0
+        if n == 0:
+            assert pushed() < len(everyone), "the rush was over before the first web server stopped"
+        await asyncio.to_thread(cluster.start_web, port)
+    for index in range(len(cluster.workers)):
+        assert await asyncio.to_thread(cluster.restart_run_queue, index) == 0
+
+    for customer in customers:
+        await customer.wait_until_shown(per_customer, timeout=90)
+    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
+    await wait_until(lambda: order_states(cluster.database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
+    for customer, ids in orders.items():
+        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+        assert set(customer.close_codes) == {1012}  # moved by each restart of its server, and only then
+    pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
+    assert set(pushes) <= {0, 1}, pushes
+    assert first_pushes(cluster) == pushes[1]
+    for customer in customers:
+        await customer.disconnect()
