@@ -11,6 +11,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -20,7 +22,7 @@ import psycopg
 import pytest
 import websockets
 
-from pickup.cluster import Cluster
+from pickup.cluster import ROOT, Cluster
 from pickup.testing import TEST_METRICS_TOKEN, TEST_SECRET_KEY, metric_samples, postgres_database
 from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, wait_until
 from tests.processes.records import all_acknowledged, all_sent, order_states, pickup_alerts
@@ -239,3 +241,42 @@ async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_sh
     assert first_pushes(cluster) == pushes[1]
     for customer in customers:
         await customer.disconnect()
+
+
+def namespace_owner(cluster: Cluster, database_url: str | None = None) -> str:
+    """The installation id a database has, or (without ``database_url``) the one marked on the cluster's Redis."""
+    code = (
+        "from orders.kitchen_queue import OWNER, _key, _redis; print(_redis().get(_key(OWNER)).decode())"
+        if database_url is None else
+        "from orders.models import Restaurant; print(Restaurant.objects.get_or_create(pk=1)[0].installation)"
+    )
+    return run_manage(cluster, database_url, "shell", "-c", code).stdout.strip()
+
+
+def run_manage(cluster: Cluster, database_url: str | None, *args: str) -> subprocess.CompletedProcess:
+    env = {**cluster.env, "PROMETHEUS_MULTIPROC_DIR": ""}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+async def test_a_second_installation_on_the_clusters_redis_is_refused_and_the_cluster_goes_on(cluster):
+    """Another database pointed at the same sentinels and key prefix (issue 15's two installations)."""
+    server = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    ours = namespace_owner(cluster, cluster.settings["DATABASE_URL"])
+    assert namespace_owner(cluster) == ours
+    with postgres_database(server) as other_url:
+        assert run_manage(cluster, other_url, "migrate", "--no-input").returncode == 0
+        theirs = namespace_owner(cluster, other_url)
+        assert theirs != ours
+
+        refused = await asyncio.to_thread(run_manage, cluster, other_url, "run_queue", "--once")
+
+    assert refused.returncode != 0
+    assert namespace_owner(cluster) == ours
+    assert cluster.exited() == []
+    customer = (await customers_through_nginx(cluster))[0]
+    [order_id] = await place(customer, menu_item_id(cluster.base_url), [datetime.now(UTC) + timedelta(seconds=3)])
+    await customer.wait_until_shown(1, timeout=60)
+    assert list(customer.shown) == list(pickup_alerts(cluster.database, [order_id]))
+    await customer.disconnect()
