@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from channels_redis.core import RedisChannelLayer
 
 from notifications.inbox import Inbox
+from notifications.layer_pool import WAIT_SECONDS, LayerConnectionPool, client_name
 
 CHANNELS_REDIS_VERSION = "4.3.0"  # the release every entry below was read against
 
@@ -70,6 +71,9 @@ CHANNELS_REDIS_INTERNALS = (
     Internal("receive", "(self, channel)",
              "this process's sockets read their buffers in notifications/inbox.py; other channels go to "
              "channels-redis's receive", replaced=True),
+    Internal("create_pool", "(self, index)",
+             "a shard's connection pool, made lazily by connection(): Pickup's waits for a free connection "
+             "and closes idle ones (notifications/layer_pool.py)", replaced=True),
 )
 # Besides these names the layer shares two Redis layouts with channels-redis's
 # own group_add, send and group_send: a group is a sorted set of channel ->
@@ -139,6 +143,17 @@ class PickupChannelLayer(RedisChannelLayer):
         if buffer.empty():
             inbox.forget(channel, buffer)
         return message
+
+    def create_pool(self, index: int):
+        """A shard's pool: bounded by its ``max_connections``, waiting rather than raising when all
+        are in use, and closing idle ones after a crowd (notifications/layer_pool.py). Sentinel
+        hosts keep channels-redis's own pool."""
+        host = dict(self.hosts[index])
+        if "address" not in host:
+            return super().create_pool(index)
+        address = host.pop("address")
+        host.setdefault("client_name", client_name())
+        return LayerConnectionPool.from_url(address, timeout=WAIT_SECONDS, **host)
 
     def _inbox(self, channel: str) -> Inbox:
         name = self.non_local_name(channel)

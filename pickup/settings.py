@@ -149,7 +149,9 @@ CACHES = {
 
 # channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
 # the layer's blocking-receive timeout and closes idle sockets (1011), and the
-# default pool of 100 raises instead of waiting. Both are set explicitly.
+# default pool of 100 raises instead of waiting. The timeout is set here; the
+# layer's pool (notifications/layer_pool.py) waits for a free connection and
+# closes idle ones after a crowd.
 CHANNEL_LAYERS = {
     "default": {
         # channels-redis's layer plus a batched group_send (notifications/layer.py).
