@@ -164,7 +164,7 @@ CHANNEL_LAYERS = {
                     "socket_connect_timeout": 5,
                     "socket_keepalive": True,
                     "health_check_interval": 15,
-                    "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                    "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100, minimum=10),
                 }
             ],
             "prefix": REDIS_KEY_PREFIX + "asgi",
@@ -309,6 +309,11 @@ PICKUP_KITCHEN_DELAY_MS = 1000
 PICKUP_TIMER_LOOKAHEAD_MS = 200
 # Web processes arm in-memory timers for alerts due within this horizon.
 PICKUP_TIMER_HORIZON_SECONDS = 120
+# A request must arrive whole (headers and body) within this many seconds of
+# its first byte, or daphne answers 408 and closes the connection: a client
+# trickling a header line every few seconds held it for ever
+# (pickup/http_connections.py). Browsers send a page request in one go.
+PICKUP_REQUEST_DEADLINE_SECONDS = 20
 
 # Logs go to standard error, one line per record: plain text, or with
 # LOG_FORMAT=json one JSON object a line (time, level, logger, message and any

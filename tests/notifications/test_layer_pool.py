@@ -5,6 +5,7 @@ on the test suite's private Redis."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,10 +19,13 @@ def _named(clients: list[dict], name: str) -> int:
     return sum(1 for client in clients if client.get("name") == name)
 
 
+# Not the process's own pickup-layer-<pid>: other tests' layers may be connected under it.
+NAME = f"pool-test-{uuid.uuid4().hex}"
+
+
 @pytest.fixture
 async def pool():
-    pool = LayerConnectionPool.from_url(settings.REDIS_URL, max_connections=20, timeout=30,
-                                        client_name=layer_pool.client_name())
+    pool = LayerConnectionPool.from_url(settings.REDIS_URL, max_connections=20, timeout=30, client_name=NAME)
     yield pool
     await pool.aclose()
 
@@ -39,7 +43,7 @@ async def test_idle_connections_beyond_the_few_kept_are_closed_least_recently_us
     watcher = aioredis.Redis.from_url(settings.REDIS_URL)
     try:
         await asyncio.gather(*(client.blpop([f"pool-test:nothing:{n}"], timeout=0.05) for n in range(100)))
-        name = layer_pool.client_name()
+        name = NAME
         assert _named(await watcher.client_list(), name) == 20  # the crowd opened the whole pool
         assert pool.idle_count() == 20
         assert await pool.trim() == 20 - KEEP_IDLE
