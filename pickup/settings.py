@@ -246,6 +246,8 @@ PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1
 PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = env_int("PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER", 10, minimum=0)
 PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS", 60, minimum=0)
 PICKUP_OPEN_ORDERS_PER_CUSTOMER = env_int("PICKUP_OPEN_ORDERS_PER_CUSTOMER", 5, minimum=0)
+# New customer sessions (POST /session/) one client address may start per minute.
+PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS", 30, minimum=0)
 # What one customer socket may send, and how many sockets one session or one
 # client address may hold on one web process (orders/socket_limits.py; 0 = no cap).
 PICKUP_MESSAGES_PER_SECOND_PER_SOCKET = env_int("PICKUP_MESSAGES_PER_SECOND_PER_SOCKET", 10, minimum=1)
