@@ -51,6 +51,8 @@ connections_refused = Counter(
     ["reason"],
 )
 
+LIVENESS = b"/healthz"  # pickup/urls.py's liveness probe (pickup/views.py, health)
+
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 # Connections accepted on a descriptor at or above this are refused (None: no check).
@@ -79,20 +81,31 @@ def raise_file_limit() -> int:
 
 
 class BusyRequest(http.Request):
-    """A request on a connection the process cannot afford: 503, then the connection is closed."""
+    """A request on a connection the process cannot afford: 503, then the connection is closed.
+
+    Liveness still answers 200: the process is alive, only full, and a
+    restart would drop every customer's socket. /readyz says 503 with the
+    rest, so the load balancer sends new customers elsewhere.
+    """
 
     def process(self) -> None:
+        if self.path == LIVENESS:
+            self._answer(200, {"status": "alive"})
+            return
         asked = HttpRequest()
         asked.META["HTTP_ACCEPT_LANGUAGE"] = (self.getHeader(b"accept-language") or b"").decode("latin-1")
         with translation.override(translation.get_language_from_request(asked)):
             message = translation.gettext("The server is busy. Please try again in a few seconds.")
-        self.setResponseCode(503)
-        self.setHeader(b"Content-Type", b"application/json")
         self.setHeader(b"Retry-After", str(RETRY_AFTER_SECONDS).encode())
+        self._answer(503, {"code": "server_busy", "message": message, "retry_after": RETRY_AFTER_SECONDS})
+
+    def _answer(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.setResponseCode(status)
+        self.setHeader(b"Content-Type", b"application/json")
+        self.setHeader(b"Content-Length", str(len(body)).encode())
         self.setHeader(b"Connection", b"close")
         self.channel.persistent = False
-        body = json.dumps({"code": "server_busy", "message": message, "retry_after": RETRY_AFTER_SECONDS}).encode()
-        self.setHeader(b"Content-Length", str(len(body)).encode())
         self.write(body)
         self.finish()
 

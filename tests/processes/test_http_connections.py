@@ -96,9 +96,9 @@ async def test_a_request_sent_in_pieces_within_the_deadline_is_answered(stack):
 
 
 async def _hold(host: str, port: int) -> tuple[int, bytes, asyncio.StreamWriter]:
-    """A keep-alive connection that made one request: (status, response head and body so far, its writer)."""
+    """A keep-alive connection that asked for readiness: (status, response head and body, its writer)."""
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    writer.write(f"GET /readyz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
     body = await asyncio.wait_for(reader.readexactly(length), 30)
@@ -127,6 +127,9 @@ async def test_a_client_holding_hundreds_of_connections_is_refused_with_503_befo
         assert json.loads(body)["code"] == "server_busy"
         # A page load and a customer's socket meanwhile: refused the same way, never a 500.
         assert await asyncio.to_thread(_status, base) == 503
+        # The process is alive, only full: no liveness probe restarts it; readiness sends customers elsewhere.
+        assert await asyncio.to_thread(_status, base, "/healthz") == 200
+        assert await asyncio.to_thread(_status, base, "/readyz") == 503
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(base.replace("http://", "ws://") + "/ws/customer/", additional_headers={"Origin": base})
         assert refused.value.response.status_code == 503
