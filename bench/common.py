@@ -42,7 +42,7 @@ def start_stack(env: dict[str, str] | None = None, settings: dict[str, object] |
     production = {
         "DEBUG": "false", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING",
         "PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER": "0", "PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS": "0",
-        "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0",
+        "PICKUP_OPEN_ORDERS_PER_CUSTOMER": "0", "PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS": "0",
         "PICKUP_MESSAGES_PER_SECOND_PER_SOCKET": "1000000", "PICKUP_SOCKETS_PER_SESSION": "0",
         "PICKUP_SOCKETS_PER_ADDRESS": "0",
     }

@@ -31,8 +31,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio.sentinel import Sentinel
 
 from notifications.inbox import Inbox
+from notifications.layer_pool import WAIT_SECONDS, LayerConnectionPool, SentinelLayerConnectionPool, client_name
 
 CHANNELS_REDIS_VERSION = "4.3.0"  # the release every entry below was read against
 
@@ -70,6 +72,9 @@ CHANNELS_REDIS_INTERNALS = (
     Internal("receive", "(self, channel)",
              "this process's sockets read their buffers in notifications/inbox.py; other channels go to "
              "channels-redis's receive", replaced=True),
+    Internal("create_pool", "(self, index)",
+             "a shard's connection pool, made lazily by connection(): Pickup's waits for a free connection "
+             "and closes idle ones (notifications/layer_pool.py)", replaced=True),
 )
 # Besides these names the layer shares two Redis layouts with channels-redis's
 # own group_add, send and group_send: a group is a sorted set of channel ->
@@ -139,6 +144,17 @@ class PickupChannelLayer(RedisChannelLayer):
         if buffer.empty():
             inbox.forget(channel, buffer)
         return message
+
+    def create_pool(self, index: int):
+        """A shard's pool: bounded by its ``max_connections``, waiting rather than raising when all
+        are in use, and closing idle ones after a crowd (notifications/layer_pool.py); through
+        the sentinels to the primary when the host names them, as channels-redis's own does."""
+        host = dict(self.hosts[index])
+        host.setdefault("client_name", client_name())
+        if "address" in host:
+            return LayerConnectionPool.from_url(host.pop("address"), timeout=WAIT_SECONDS, **host)
+        sentinels = Sentinel(host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs", None))
+        return SentinelLayerConnectionPool(host.pop("master_name"), sentinels, timeout=WAIT_SECONDS, **host)
 
     def _inbox(self, channel: str) -> Inbox:
         name = self.non_local_name(channel)

@@ -1,4 +1,5 @@
-"""How many orders one customer, or one client address, may place per minute.
+"""How many orders one customer, or one client address, may place per minute,
+and how many customer sessions one address may start.
 
 A new session costs one page load and payment is simulated, so without a
 limit one script books every pickup slot of the week in minutes. Counters
@@ -28,6 +29,7 @@ from pickup.errors import PickupError
 WINDOW_SECONDS = 60
 CUSTOMER = "customer"
 ADDRESS = "address"
+SESSION_STARTS = "session-starts"  # counted per address, never listed as a block
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,38 @@ def count_order_attempts(attempts: list[tuple[str, str]], *, now: float | None =
     if blocked:
         redis.zadd(_key("blocked"), blocked)
     return waits
+
+
+def count_session_start(address: str, *, now: float | None = None) -> int | None:
+    """Count a new customer session started from ``address``; the seconds until
+    another may be started when over ``PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS``,
+    else None.
+
+    A session costs nothing to ask for, and each is a database row and a
+    customer the order limits count afresh. Refused attempts count too.
+    """
+    limit = settings.PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS
+    if not limit or not address:
+        return None
+    now = clock() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    key = _key(f"{SESSION_STARTS}:{address}:{window}")
+    pipeline = get_redis_connection("default").pipeline(transaction=False)
+    pipeline.incr(key)
+    pipeline.expire(key, WINDOW_SECONDS * 2)
+    started, _expiry = pipeline.execute()
+    if started <= limit:
+        return None
+    return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+
+
+def sessions_rate_limited(retry_after: int) -> PickupError:
+    """The refusal of one session too many from an address, in the active language."""
+    return PickupError(
+        "rate_limited",
+        _("Too many new visits from your network. Please try again in %(seconds)d seconds.") % {"seconds": retry_after},
+        retry_after=retry_after,
+    )
 
 
 def rate_limited(retry_after: int) -> PickupError:

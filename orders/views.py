@@ -10,19 +10,20 @@ import json
 import time
 from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import dates, pickup_times, selectors, services
+from orders import dates, limits, pickup_times, selectors, services
 from orders.models import Order, Restaurant
 from orders.customers import existing_customer_id, remember_language, start_customer
 from orders.identity import restaurant_card
 from orders.payloads import status_note
 from orders.picker import parse_day, picker_times
+from pickup.addresses import client_address
 
 def _page_text() -> dict[str, str]:
     """Texts the page's script shows, translated on the server."""
@@ -69,8 +70,16 @@ def start_session(request: HttpRequest) -> HttpResponse:
     """Give this browser its customer session (the cookie), just before its first order.
 
     CSRF-protected like any form: the page sends its token. The WebSocket
-    opened afterwards carries the cookie (docs/protocol.md, "Session").
+    opened afterwards carries the cookie (docs/protocol.md, "Session"). New
+    sessions are counted per client address (orders/limits.py): one too many
+    is answered 429 ``rate_limited`` with ``Retry-After``.
     """
+    if existing_customer_id(request) is None:
+        retry_after = limits.count_session_start(client_address(request))
+        if retry_after is not None:
+            response = JsonResponse(limits.sessions_rate_limited(retry_after).as_dict(), status=429)
+            response["Retry-After"] = str(retry_after)
+            return response
     start_customer(request)
     _customer(request)
     return HttpResponse(status=204)

@@ -7,7 +7,8 @@ keeper starts with them (notifications.memberships). A web server whose
 Redis key prefix belongs to another database stops at once. Once it begins
 to shut down, /readyz answers 503 (pickup/probes.py); on SIGTERM it stops
 gracefully: its sockets are closed with 1012 and its timers handed back
-first (pickup/graceful_stop.py).
+first (pickup/graceful_stop.py). daphne's HTTP connections get a deadline to
+arrive and a refusal before file descriptors run out (pickup/http_connections.py).
 """
 
 import asyncio
@@ -29,7 +30,7 @@ from notifications.memberships import memberships  # noqa: E402
 from notifications.timers import alert_timers  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 from pickup.gc_tuning import tune_for_latency  # noqa: E402
-from pickup import websocket_pacing  # noqa: E402
+from pickup import http_connections, websocket_pacing  # noqa: E402
 from pickup.graceful_stop import answer_sigterm  # noqa: E402
 from pickup.probes import mark_stopping, stopping  # noqa: E402
 
@@ -74,6 +75,7 @@ def _start_timers_with_daphne() -> None:
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is not None and hasattr(reactor, "callWhenRunning"):
         websocket_pacing.install()  # before daphne builds its WebSocket factory
+        http_connections.install()  # and its HTTP factory; raises the open-file limit
 
         def start() -> None:
             loop = asyncio.get_event_loop()

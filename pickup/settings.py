@@ -149,7 +149,9 @@ CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_t
 
 # channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
 # the layer's blocking-receive timeout and closes idle sockets (1011), and the
-# default pool of 100 raises instead of waiting. Both are set explicitly.
+# default pool of 100 raises instead of waiting. The timeout is set here; the
+# layer's pool (notifications/layer_pool.py) waits for a free connection and
+# closes idle ones after a crowd.
 CHANNEL_LAYERS = {
     "default": {
         # channels-redis's layer plus a batched group_send (notifications/layer.py).
@@ -161,7 +163,7 @@ CHANNEL_LAYERS = {
                     socket_connect_timeout=5,
                     socket_keepalive=True,
                     health_check_interval=15,
-                    max_connections=env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000, minimum=10),
+                    max_connections=env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100, minimum=10),
                 )
             ],
             "prefix": REDIS_KEY_PREFIX + "asgi",
@@ -243,6 +245,8 @@ PICKUP_MAX_MESSAGE_BYTES = env_int("PICKUP_MAX_MESSAGE_BYTES", 16_384, minimum=1
 PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = env_int("PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER", 10, minimum=0)
 PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS", 60, minimum=0)
 PICKUP_OPEN_ORDERS_PER_CUSTOMER = env_int("PICKUP_OPEN_ORDERS_PER_CUSTOMER", 5, minimum=0)
+# New customer sessions (POST /session/) one client address may start per minute.
+PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS = env_int("PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS", 30, minimum=0)
 # What one customer socket may send, and how many sockets one session or one
 # client address may hold on one web process (orders/socket_limits.py; 0 = no cap).
 PICKUP_MESSAGES_PER_SECOND_PER_SOCKET = env_int("PICKUP_MESSAGES_PER_SECOND_PER_SOCKET", 10, minimum=1)
@@ -306,6 +310,11 @@ PICKUP_KITCHEN_DELAY_MS = 1000
 PICKUP_TIMER_LOOKAHEAD_MS = 200
 # Web processes arm in-memory timers for alerts due within this horizon.
 PICKUP_TIMER_HORIZON_SECONDS = 120
+# A request must arrive whole (headers and body) within this many seconds of
+# its first byte, or daphne answers 408 and closes the connection: a client
+# trickling a header line every few seconds held it for ever
+# (pickup/http_connections.py). Browsers send a page request in one go.
+PICKUP_REQUEST_DEADLINE_SECONDS = 20
 
 # Logs go to standard error, one line per record: plain text, or with
 # LOG_FORMAT=json one JSON object a line (time, level, logger, message and any

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INTERNAL_TIMINGS = {
     "PICKUP_CLAIM_LEASE_SECONDS", "PICKUP_ALERT_RESEND_SECONDS", "PICKUP_WEB_TIMERS", "PICKUP_RUN_QUEUE_GRACE_MS",
     "PICKUP_KITCHEN_DELAY_MS", "PICKUP_TIMER_LOOKAHEAD_MS", "PICKUP_TIMER_HORIZON_SECONDS",
+    "PICKUP_REQUEST_DEADLINE_SECONDS",
 }
 TEST_SECRET_KEY = "pickup-process-tests-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 # What a stack's /metrics asks of its scraper (``Stack.metrics`` sends it).
@@ -141,11 +143,14 @@ class Stack:
 
     # ------------------------------------------------------------ web servers
 
-    def start_web(self, port: int | None = None, *, env: dict[str, str] | None = None) -> str:
+    def start_web(
+        self, port: int | None = None, *, env: dict[str, str] | None = None, file_limit: tuple[int, int] | None = None
+    ) -> str:
         """Start a daphne process; returns its base URL once it answers.
 
         ``env`` adds to the stack's environment for this process alone (say, a
-        metrics directory of its own, so that its /metrics shows it alone).
+        metrics directory of its own, so that its /metrics shows it alone);
+        ``file_limit`` starts it with that (soft, hard) open-file limit.
         """
         port = port or free_port()
         log = self._log(f"daphne-{port}")
@@ -155,6 +160,7 @@ class Stack:
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *access_log,
              "--websocket-max-message-size", "65536", "pickup.asgi:application"],
             cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, file_limit)) if file_limit else None,
         )
         url = f"http://127.0.0.1:{port}"
         self.wait_for(url + "/healthz", self.web[port])

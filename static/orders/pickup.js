@@ -266,7 +266,7 @@
         withSession(function () {
           var sent = send({ type: "order.place", request_id: requestId, items: items, pickup_at: pickupAt });
           if (!sent) { said(text.offline); }
-        }, function () { said(text.noSession); });
+        }, function (words) { said(words || text.noSession); });
       });
     });
   }
@@ -274,7 +274,8 @@
   function refreshTimes() { if (picker) { picker.refresh(); } }
 
   /* Run ``then`` on a socket that belongs to a customer: start the session first if
-     this browser has none (the first order), and reconnect so the socket carries it. */
+     this browser has none (the first order), and reconnect so the socket carries it.
+     ``failed`` gets the server's words when it gave any (429 rate_limited). */
   function withSession(then, failed) {
     if (hasSession) { then(); return; }
     fetch(form.dataset.sessionUrl, {
@@ -282,12 +283,15 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": form.dataset.csrfToken }
     }).then(function (response) {
+      if (response.status === 429) {
+        return response.json().then(function (error) { failed(error.message); });
+      }
       if (!response.ok) { throw new Error("HTTP " + response.status); }
       hasSession = true;
       attempt(function () { localStorage.setItem(SESSION_STARTED, String(Date.now())); });
       afterReady = then;
       socket.restart();
-    }).catch(failed);
+    }).catch(function () { failed(); });
   }
 
   // Another tab of this browser started the session: this tab's socket joins the customer too.

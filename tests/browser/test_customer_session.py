@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, order_breakfast
+from tests.processes.clients import session_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -41,4 +42,20 @@ def test_a_visitor_stores_no_session_until_the_first_order_then_keeps_it_and_the
     page.reload()
     expect(page.locator("#orders li .code")).to_have_text([code])
     assert session_cookies(customer) == [cookie] and stored_sessions(site) == 1
+    customer.close()
+
+
+def test_a_customer_whose_network_started_too_many_sessions_is_told_when_to_try_again(browser, site):
+    for _ in range(30):  # PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS's default, all from this address
+        session_cookie(site.base_url)
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name="Review order").click()
+    page.get_by_role("button", name="Confirm and pay").click()
+    expect(page.locator("#review-error")).to_contain_text("Too many new visits from your network. Please try again in")
+    assert session_cookies(customer) == []
+    assert site.query("SELECT COUNT(*) FROM orders_order")[0][0] == 0
     customer.close()

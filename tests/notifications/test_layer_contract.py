@@ -21,6 +21,7 @@ from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
 from notifications.layer import CHANNELS_REDIS_INTERNALS, CHANNELS_REDIS_VERSION, Internal, PickupChannelLayer
+from notifications.layer_pool import LayerConnectionPool
 
 WRITTEN_AGAINST = "4.3.0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +158,11 @@ async def _check_receive(layer: PickupChannelLayer) -> None:
     assert await asyncio.wait_for(plain.receive(plain_tab), 5) == {"type": "pickup.alert", "n": 3}
 
 
+async def _check_create_pool(layer: PickupChannelLayer) -> None:
+    # channels-redis still builds each shard's client on the pool create_pool makes.
+    assert isinstance(layer.connection(0).connection_pool, LayerConnectionPool)
+
+
 CHECKS: dict[str, Callable[[PickupChannelLayer], Awaitable[None]]] = {
     "connection": _check_connection,
     "consistent_hash": _check_consistent_hash,
@@ -169,6 +175,7 @@ CHECKS: dict[str, Callable[[PickupChannelLayer], Awaitable[None]]] = {
     "require_valid_group_name": _check_require_valid_group_name,
     "new_channel": _check_new_channel,
     "receive": _check_receive,
+    "create_pool": _check_create_pool,
 }
 
 

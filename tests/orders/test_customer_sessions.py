@@ -9,6 +9,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
+from orders import limits
 from orders.models import Order
 from tests.conftest import connected, customer_communicator, order_message, pickup_in
 
@@ -95,3 +96,28 @@ async def test_a_visitors_socket_is_open_but_may_not_order_until_a_session_start
     finally:
         await socket.disconnect()
     assert not await Order.objects.aexists()
+
+
+@pytest.mark.django_db
+def test_one_address_starting_too_many_sessions_is_refused_with_a_retry_hint_and_others_are_not(menu, settings, monkeypatch):
+    settings.PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS = 3
+    monkeypatch.setattr(limits, "clock", lambda: 1_800_000_000.0)  # the start of a minute, held still
+    customers = [browser() for _ in range(3)]
+    for customer in customers:
+        customer.get("/")
+        assert start_session(customer) == 204
+
+    script = browser()
+    script.get("/")
+    refused = script.post(reverse("orders:start_session"), HTTP_X_CSRFTOKEN=script.cookies["csrftoken"].value)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.json()["retry_after"] == 60 and refused["Retry-After"] == "60"
+    assert "60 seconds" in refused.json()["message"]
+    assert Session.objects.count() == 3  # nothing stored for the refused one
+
+    assert start_session(customers[0]) == 204  # a customer who has one keeps it (another tab)
+    elsewhere = Client(enforce_csrf_checks=True, REMOTE_ADDR="203.0.113.9")
+    elsewhere.get("/")
+    assert start_session(elsewhere) == 204  # another address has its own allowance
+    assert Session.objects.count() == 4

@@ -24,6 +24,11 @@ CUSTOMERS = 40  # one group each: a re-join long enough to be caught half-way
 
 
 @pytest.fixture
+def stack_env():
+    return {"PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS": "0"}  # forty customers from one address
+
+
+@pytest.fixture
 def stack_settings():
     # run_queue pushes through Redis to the groups; a web timer would hand
     # alerts to its own sockets without asking Redis who is in the group.

@@ -23,6 +23,7 @@ from django.test import override_settings
 from channels.layers import get_channel_layer
 
 from notifications.layer import PickupChannelLayer
+from notifications.layer_pool import SentinelLayerConnectionPool
 from notifications.memberships import Memberships
 from django_redis import get_redis_connection
 
@@ -107,6 +108,21 @@ async def test_the_channel_layer_and_the_memberships_client_follow_a_failover(se
         assert await asyncio.wait_for(layer.receive(channel), 30) == {"type": "pickup.alert", "n": 2}
     finally:
         await client.aclose()
+        await layer.flush()
+
+
+async def test_the_channel_layers_pool_through_the_sentinels_waits_for_a_connection_at_its_bound(sentinel_redis, place):
+    """As on a plain REDIS_URL (tests/notifications/test_layer_pool.py): a crowd beyond the bound
+    waits its turn; channels-redis's own sentinel pool raised MaxConnectionsError."""
+    layer = PickupChannelLayer(hosts=[place.channel_layer_host(socket_timeout=30, max_connections=5)], prefix="pickup-test:sentinel-pool")
+    try:
+        channels = [await layer.new_channel() for _ in range(100)]
+        await asyncio.gather(*(layer.group_add(f"customer.{n}", channel) for n, channel in enumerate(channels)))
+        await asyncio.gather(*(layer.group_send(f"customer.{n}", {"type": "pickup.alert", "n": n}) for n in range(100)))
+        received = await asyncio.gather(*(asyncio.wait_for(layer.receive(channel), 30) for channel in channels))
+        assert [message["n"] for message in received] == list(range(100))
+        assert isinstance(layer.connection(0).connection_pool, SentinelLayerConnectionPool)
+    finally:
         await layer.flush()
 
 
