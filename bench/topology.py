@@ -85,14 +85,18 @@ def metrics(cluster: Cluster) -> dict:
 
 
 def claims(samples: dict) -> dict[str, float]:
-    """The web timers' claim tries and the alerts run_queue pushed first, so far."""
-    tally = {"timer_won": 0.0, "timer_lost": 0.0, "run_queue_first": 0.0, "timer_first": 0.0}
+    """The web timers' claim tries, the alerts each sender pushed first and their lateness to the push, so far."""
+    tally = dict.fromkeys(("timer_won", "timer_lost", "run_queue_first", "timer_first", "lateness_sum", "lateness_count"), 0.0)
     for (name, labels), value in samples.items():
         labels = dict(labels)
         if name == "pickup_timer_claims_total":
             tally[f"timer_{labels['outcome']}"] += value
         elif name == "pickup_alert_first_pushes_total":
             tally[f"{labels['sender']}_first"] += value
+        elif name == "pickup_alert_lateness_seconds_sum":
+            tally["lateness_sum"] += value
+        elif name == "pickup_alert_lateness_seconds_count":
+            tally["lateness_count"] += value
     return tally
 
 
@@ -174,9 +178,13 @@ async def rush_on(cluster: Cluster, crowd: lateness.Customers, item: int, *, ale
     delivered = await lateness.rush(crowd, item, alerts=alerts, shape=shape, window=window, before_due=cpu.start)
     used = cpu.stop()
     after = claims(metrics(cluster))
-    spent = {name: int(after[name] - before[name]) for name in after}
+    spent = {name: after[name] - before[name] for name in after}
+    pushed_ms = 1000 * spent.pop("lateness_sum") / max(1, spent.pop("lateness_count"))
+    spent = {name: int(value) for name, value in spent.items()}
     tries = spent["timer_won"] + spent["timer_lost"] + spent["run_queue_first"]
-    return {"shape": shape, **delivered, "claims": spent, "claims_per_alert": round(tries / alerts, 3), "cpu_s": used}
+    return {"shape": shape, **delivered, "claims": spent, "claims_per_alert": round(tries / alerts, 3), "cpu_s": used,
+            # The servers' own view: due time to the channel layer taking the push (pickup_alert_lateness_seconds).
+            "push_mean_ms": round(pushed_ms, 1)}
 
 
 async def measure(
@@ -219,6 +227,8 @@ def table_rows(sizes: list[dict]) -> list[dict]:
         for key in ("p50", "p99", "max"):
             rows.append(row(f"{shape}: {key} ms", target if key in target else "",
                             lambda s, n=n, key=key: s["rushes"][n]["lateness_ms"][key]))
+        rows.append(row(f"{shape}: mean ms, due → pushed / → on the socket", "",
+                        lambda s, n=n: "{:.1f} / {:.1f}".format(s["rushes"][n]["push_mean_ms"], s["rushes"][n]["lateness_ms"]["mean"])))
         rows.append(row(f"{shape}: claims per alert", "≤ 1.1", lambda s, n=n: f"{s['rushes'][n]['claims_per_alert']:.2f}"))
         rows.append(row(f"{shape}: lost / dup / early", "0 / 0 / 0",
                         lambda s, n=n: "{lost} / {duplicates} / {early}".format(**s["rushes"][n])))
