@@ -35,7 +35,7 @@ from pathlib import Path
 import psutil
 
 from bench import lateness, load, placement
-from bench.common import POSTGRES_URL, cpu_seconds, create_sessions, print_table, raise_file_limit, write_results
+from bench.common import POSTGRES_URL, Profile, cpu_seconds, create_sessions, print_table, raise_file_limit, write_results
 from pickup.cluster import Cluster
 from pickup.testing import metric_samples, postgres_database
 
@@ -171,12 +171,25 @@ async def all_closed(cluster: Cluster, timeout: float = 120) -> None:
         await asyncio.sleep(0.2)
 
 
-async def rush_on(cluster: Cluster, crowd: lateness.Customers, item: int, *, alerts: int, shape: str, window: float) -> dict:
+async def rush_on(
+    cluster: Cluster, crowd: lateness.Customers, item: int, *, alerts: int, shape: str, window: float, profile: bool = False,
+) -> dict:
     """One rush through nginx, with the claims it cost and the CPU it took from a second before the first due time."""
     before = claims(metrics(cluster))
     cpu = CpuWatch(cluster)
-    delivered = await lateness.rush(crowd, item, alerts=alerts, shape=shape, window=window, before_due=cpu.start)
+    spies = []
+
+    def due_soon() -> None:
+        cpu.start()
+        if profile:
+            pids = {**{f"daphne-{n}": web.pid for n, web in enumerate(cluster.web.values(), start=1)},
+                    **{f"run_queue-{n}": worker.pid for n, worker in enumerate(cluster.workers, start=1)}}
+            spies.append(Profile(f"topology-{len(cluster.web)}web-{shape}", pids, seconds=window + 1.5))
+
+    delivered = await lateness.rush(crowd, item, alerts=alerts, shape=shape, window=window, before_due=due_soon)
     used = cpu.stop()
+    for spy in spies:
+        spy.finish(top=20)
     after = claims(metrics(cluster))
     spent = {name: after[name] - before[name] for name in after}
     pushed_ms = 1000 * spent.pop("lateness_sum") / max(1, spent.pop("lateness_count"))
@@ -189,6 +202,7 @@ async def rush_on(cluster: Cluster, crowd: lateness.Customers, item: int, *, ale
 
 async def measure(
     *, web: int, customers: int, alerts: int, shapes: list[str], window: float, placement_customers: int, orders_each: int,
+    profile: bool = False,
 ) -> dict:
     with postgres_database(POSTGRES_URL) as database_url, Cluster(
         web=web, workers=web, database_url=database_url, settings=topology_settings(),
@@ -201,7 +215,7 @@ async def measure(
         split = sockets_per_web(cluster)
         rushes = []
         for shape in shapes:
-            rushes.append(await rush_on(cluster, crowd, item, alerts=alerts, shape=shape, window=window))
+            rushes.append(await rush_on(cluster, crowd, item, alerts=alerts, shape=shape, window=window, profile=profile))
         await crowd.close()
         await all_closed(cluster)
         cpu = CpuWatch(cluster)
@@ -252,6 +266,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=["spread", "burst", "both"], default="both")
     parser.add_argument("--placement-customers", type=int, default=50)
     parser.add_argument("--orders-each", type=int, default=20)
+    parser.add_argument("--profile", action="store_true", help="sample daphne and run_queue with py-spy around each due time")
     load.add_argument(parser)
     args = parser.parse_args()
     raise_file_limit()  # the client's sockets, and nginx's and daphne's (they inherit the limit)
@@ -262,7 +277,7 @@ def main() -> None:
         with load.background_load(args.background_load):
             result = asyncio.run(measure(
                 web=web, customers=args.customers, alerts=args.alerts, shapes=shapes, window=args.window,
-                placement_customers=args.placement_customers, orders_each=args.orders_each,
+                placement_customers=args.placement_customers, orders_each=args.orders_each, profile=args.profile,
             ))
         sizes.append({**result, "load_average_before": load_before})
     print_table(
