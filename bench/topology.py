@@ -84,7 +84,7 @@ def metrics(cluster: Cluster) -> dict:
         return metric_samples(response.read().decode())
 
 
-def claims(samples: dict) -> dict[str, float]:
+def alert_figures(samples: dict) -> dict[str, float]:
     """The web timers' claim tries, the alerts each sender pushed first and their lateness to the push, so far."""
     tally = dict.fromkeys(("timer_won", "timer_lost", "run_queue_first", "timer_first", "lateness_sum", "lateness_count"), 0.0)
     for (name, labels), value in samples.items():
@@ -175,7 +175,7 @@ async def rush_on(
     cluster: Cluster, crowd: lateness.Customers, item: int, *, alerts: int, shape: str, window: float, profile: bool = False,
 ) -> dict:
     """One rush through nginx, with the claims it cost and the CPU it took from a second before the first due time."""
-    before = claims(metrics(cluster))
+    before = alert_figures(metrics(cluster))
     cpu = CpuWatch(cluster)
     spies = []
 
@@ -190,7 +190,7 @@ async def rush_on(
     used = cpu.stop()
     for spy in spies:
         spy.finish(top=20)
-    after = claims(metrics(cluster))
+    after = alert_figures(metrics(cluster))
     spent = {name: after[name] - before[name] for name in after}
     pushed_ms = 1000 * spent.pop("lateness_sum") / max(1, spent.pop("lateness_count"))
     spent = {name: int(value) for name, value in spent.items()}
