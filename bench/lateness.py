@@ -85,6 +85,46 @@ class Customers:
             task.cancel()
 
 
+async def rush(crowd: Customers, item: int, *, alerts: int, shape: str, window: float, before_due=None,
+               all_arrived=None) -> dict:
+    """Place ``alerts`` orders over the crowd's sockets, due spread over ``window`` or all at once, and wait
+    for their alerts: lost, duplicates, early and lateness from due time to arrival on a socket (ms).
+
+    ``before_due``, if given, is called a second before the first alert falls due (to start a profiler
+    or a CPU count); ``all_arrived`` once every alert has arrived (or the wait has given up).
+    """
+    # Leave enough time to place every order before the first falls due.
+    start = datetime.now(timezone.utc) + timedelta(seconds=8 + alerts / 100)
+    dues = [start + timedelta(seconds=(window * n / alerts) if shape == "spread" else 0) for n in range(alerts)]
+    gate = asyncio.Semaphore(50)
+
+    async def place(n):
+        async with gate:
+            return await crowd.place(n, item, dues[n])
+
+    orders = await asyncio.gather(*(place(n) for n in range(alerts)))
+    if datetime.now(timezone.utc) >= start:
+        raise RuntimeError("placing took longer than the margin; lower --alerts")
+    order_ids = {order["id"] for order in orders}
+    if before_due is not None:
+        await asyncio.sleep(max(0.0, start.timestamp() - time.time() - 1))
+        before_due()
+    deadline = dues[-1].timestamp() + 30
+    while not order_ids <= set(crowd.received) and time.time() < deadline:
+        await asyncio.sleep(0.05)
+    if all_arrived is not None:
+        all_arrived()
+    await asyncio.sleep(3)  # room for duplicates to show
+    arrived = {order_id: times for order_id, times in crowd.received.items() if order_id in order_ids}
+    lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in arrived.items()]
+    return {
+        "alerts": alerts, "window_s": window,
+        "lost": len(order_ids - set(arrived)), "duplicates": sum(len(times) - 1 for times in arrived.values()),
+        "early": sum(1 for value in lateness_ms if value < 0),
+        "lateness_ms": percentiles(lateness_ms),
+    }
+
+
 async def measure(*, customers: int, alerts: int, shape: str, path: str, window: float, profile: bool = False) -> dict:
     stack = start_stack(settings={"PICKUP_WEB_TIMERS": path == "timers"})
     try:
@@ -94,48 +134,29 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
         item = int(stack.shell("from orders.models import MenuItem; print(MenuItem.objects.first().pk)").strip())
         crowd = Customers(base, keys)
         await crowd.connect_all()
-        # Leave enough time to place every order before the first falls due.
-        start = datetime.now(timezone.utc) + timedelta(seconds=8 + alerts / 100)
-        dues = [start + timedelta(seconds=(window * n / alerts) if shape == "spread" else 0) for n in range(alerts)]
-        gate = asyncio.Semaphore(50)
-
-        async def place(n):
-            async with gate:
-                return await crowd.place(n, item, dues[n])
-
-        orders = await asyncio.gather(*(place(n) for n in range(alerts)))
-        placed_by = datetime.now(timezone.utc)
-        if placed_by >= start:
-            raise RuntimeError("placing took longer than the margin; lower --alerts")
-        order_ids = {order["id"] for order in orders}
-        spy = None
+        spies = []
         # The web server's CPU from a second before the due time (the timers
         # claim ahead) until every alert arrived: unlike lateness, a figure
         # the rest of the machine barely moves, to compare commits with.
-        await asyncio.sleep(max(0.0, start.timestamp() - time.time() - 1))
         daphne = psutil.Process(next(iter(stack.web.values())).pid)
-        daphne_cpu_before = cpu_seconds(daphne)
-        if profile:
-            pids = {"daphne": next(iter(stack.web.values())).pid, "run_queue": stack.workers[0].pid, "client": os.getpid()}
-            spy = Profile(f"{path}-{shape}", pids, seconds=window + 1.5)
-        deadline = dues[-1].timestamp() + 30
-        while len(crowd.received) < alerts and time.time() < deadline:
-            await asyncio.sleep(0.05)
-        daphne_cpu_ms = (cpu_seconds(daphne) - daphne_cpu_before) * 1000
-        await asyncio.sleep(3)  # room for duplicates to show
-        lateness_ms = [(min(times) - crowd.due[order_id]) * 1000 for order_id, times in crowd.received.items()]
-        duplicates = sum(len(times) - 1 for times in crowd.received.values())
+        daphne_cpu = []
+
+        def before_due():
+            daphne_cpu.append(cpu_seconds(daphne))
+            if profile:
+                pids = {"daphne": daphne.pid, "run_queue": stack.workers[0].pid, "client": os.getpid()}
+                spies.append(Profile(f"{path}-{shape}", pids, seconds=window + 1.5))
+
+        delivered = await rush(crowd, item, alerts=alerts, shape=shape, window=window, before_due=before_due,
+                               all_arrived=lambda: daphne_cpu.append(cpu_seconds(daphne)))
         first_pushes = first_pushes_by_sender(stack.metrics(base))
         await crowd.close()
-        if spy is not None:
+        for spy in spies:
             spy.finish()
         return {
-            "shape": shape, "path": path, "customers": customers, "alerts": alerts, "window_s": window,
-            "lost": len(order_ids - set(crowd.received)), "duplicates": duplicates,
-            "early": sum(1 for value in lateness_ms if value < 0),
-            "lateness_ms": percentiles(lateness_ms),
+            "shape": shape, "path": path, "customers": customers, **delivered,
             "first_pushes": first_pushes,
-            "daphne_cpu_ms": round(daphne_cpu_ms, 1),
+            "daphne_cpu_ms": round((daphne_cpu[1] - daphne_cpu[0]) * 1000, 1),
             "by_timers_percent": round(100 * first_pushes["timer"] / max(1, sum(first_pushes.values())), 1),
         }
     finally:
