@@ -17,9 +17,14 @@ from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
-# How long a client waits for a sentinel's answer: a sentinel that is down
-# must not hold up asking the next one.
-SENTINEL_TIMEOUT = 1.0
+# How long a client waits to reach a sentinel: one that is down must not
+# hold up asking the next one (a refused connection fails at once anyway).
+SENTINEL_CONNECT_TIMEOUT = 1.0
+# How long it waits for the answer once connected. Longer: every new pooled
+# connection asks, and a web process busy with a crowd of closing sockets
+# read its answers after a second, so their groups' leaves failed with
+# MasterNotFoundError (600-1,200 a process in bench/topology.py).
+SENTINEL_ANSWER_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class RedisPlace:
 
 
 def _sentinel_options() -> dict:
-    return {"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT}
+    return {"socket_timeout": SENTINEL_ANSWER_TIMEOUT, "socket_connect_timeout": SENTINEL_CONNECT_TIMEOUT}
 
 
 def configured() -> RedisPlace:
