@@ -19,8 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -28,6 +26,7 @@ from dotenv import dotenv_values
 from pickup import deploy_files
 from pickup.redis_sentinel import SentinelRedis
 from pickup.redis_server import free_port
+from pickup.testing import wait_for_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
@@ -123,7 +122,7 @@ class Cluster:
         """One more daphne, from deploy/pickup-web@.service; returns its port once it answers."""
         port = port or free_port()
         self.web[port] = self._unit("pickup-web@.service", str(port), f"daphne-{port}")
-        _wait_for(f"http://127.0.0.1:{port}/healthz", self.web[port])
+        wait_for_answer(f"http://127.0.0.1:{port}/healthz", self.web[port], timeout=60)
         return port
 
     def start_run_queue(self) -> subprocess.Popen:
@@ -143,7 +142,7 @@ class Cluster:
             self.nginx = subprocess.Popen(
                 [NGINX, "-c", str(main), "-p", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        _wait_for(self.base_url + "/healthz", self.nginx)
+        wait_for_answer(self.base_url + "/healthz", self.nginx, timeout=60)
 
     # ------------------------------------------------------------ running
 
@@ -209,17 +208,3 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")

@@ -163,28 +163,13 @@ class Stack:
             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, file_limit)) if file_limit else None,
         )
         url = f"http://127.0.0.1:{port}"
-        self.wait_for(url + "/healthz", self.web[port])
+        wait_for_answer(url + "/healthz", self.web[port])
         return url
 
     def kill_web(self, port: int, sig: int = signal.SIGKILL) -> None:
         process = self.web.pop(port)
         process.send_signal(sig)
         process.wait(15)
-
-    @staticmethod
-    def wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} did not answer within {timeout} s")
 
     def metrics(self, base_url: str) -> str:  # read with metric_samples
         """What a web server's /metrics shows its scraper: every process's figures, as text."""
@@ -285,6 +270,22 @@ class ConnectionWatch:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def wait_for_answer(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until ``url`` answers 200 (a web server or nginx just started); fail if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

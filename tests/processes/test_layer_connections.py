@@ -18,6 +18,7 @@ import redis
 from bench.common import create_sessions
 from bench.crowd import connect_customers
 from notifications.layer_pool import KEEP_IDLE
+from tests.processes.clients import wait_until
 
 pytestmark = pytest.mark.processes
 
@@ -34,14 +35,6 @@ def stack_env():
 def _layer_connections(client: redis.Redis, pid: int) -> int:
     """The web server's channel-layer connections, as Redis lists them (named after its process)."""
     return sum(1 for entry in client.client_list() if entry.get("name") == f"pickup-layer-{pid}")
-
-
-async def _wait_for(condition, what: str, attempts: int = 600) -> None:
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never saw {what}")
 
 
 async def test_a_crowd_leaving_at_once_leaves_every_group_within_the_pool_bound_and_the_pool_shrinks_back(stack):
@@ -68,11 +61,11 @@ async def test_a_crowd_leaving_at_once_leaves_every_group_within_the_pool_bound_
     try:
         await asyncio.gather(*(socket.close() for socket in sockets))
         # Every leave happened: no group keeps a member (a failed leave would stay a day).
-        await _wait_for(lambda: not client.keys(groups), "every group left")
+        await wait_until(lambda: not client.keys(groups), 60, "every group left")
     finally:
         watching = False
         await watcher
     assert KEEP_IDLE + 1 < peak <= POOL_BOUND, peak  # the crowd opened connections, never more than the bound
     # Then the idle ones go: the few kept, and the inbox reader's.
-    await _wait_for(lambda: _layer_connections(client, pid) <= KEEP_IDLE + 1, "the pool shrink back")
+    await wait_until(lambda: _layer_connections(client, pid) <= KEEP_IDLE + 1, 60, "the pool to shrink back")
     client.close()
