@@ -24,7 +24,7 @@ from notifications.models import Alert
 from notifications.sender import customer_group
 from notifications.timers import alert_timers
 from orders import services as order_services
-from tests.conftest import connected, customer_session, order_message, pickup_in
+from tests.conftest import connected, customer_session, move_pickup, order_message, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,6 +56,14 @@ async def wait_past(moment, extra: float) -> None:
     await asyncio.sleep(max(0.0, moment.timestamp() - time.time()) + extra)
 
 
+async def told_to(channel: str) -> dict:
+    """The next message of the customer's group on ``channel``, past the new order's update
+    (sent from another loop, it may come before or after)."""
+    while (message := await asyncio.wait_for(get_channel_layer().receive(channel), 5))["type"] == "order.updated":
+        pass
+    return message
+
+
 async def test_an_alert_for_a_customer_connected_elsewhere_is_told_to_their_group_not_claimed_here(menu):
     alert_timers.start()
     layer = get_channel_layer()
@@ -64,12 +72,12 @@ async def test_an_alert_for_a_customer_connected_elsewhere_is_told_to_their_grou
     await layer.group_add(customer_group(customer_id), elsewhere)
     before = timer_claims()
 
-    alert = await place_for(customer_id, menu, 0.6)
+    alert = await place_for(customer_id, menu, 3600)
 
-    told = await asyncio.wait_for(layer.receive(elsewhere), 5)
-    if told["type"] == "order.updated":  # the new order's update, sent from another loop, may come first
-        told = await asyncio.wait_for(layer.receive(elsewhere), 5)
-    assert told == {"type": "alert.scheduled", "alert_id": alert.pk, "due_at": alert.due_at.isoformat()}
+    assert await told_to(elsewhere) == {"type": "alert.scheduled", "alert_id": alert.pk, "due_at": alert.due_at.isoformat()}
+    # Moved here to a moment ahead (placed so, it would be refused as past after a stall): told again.
+    alert = await database_sync_to_async(move_pickup)(alert.order_id, pickup_in(0.6))
+    assert await told_to(elsewhere) == {"type": "alert.scheduled", "alert_id": alert.pk, "due_at": alert.due_at.isoformat()}
     await wait_past(alert.due_at, 0.5)
     assert claims_since(before) == {"won": 0, "lost": 0}  # that process's timer pushes it, not this one
     assert (await stored(alert.pk)).sent_at is None
@@ -98,7 +106,9 @@ async def test_an_alert_told_to_a_customers_socket_is_pushed_by_its_process(menu
 async def test_a_customers_first_socket_arms_their_pending_alerts(menu):
     session_key, customer_id = await customer_session()
     # Nobody is connected anywhere when it is placed: no timer is armed for it.
-    alert = await place_for(customer_id, menu, 3.0)
+    # Due in 3 s from now, however long placing took: connecting must come first.
+    alert = await place_for(customer_id, menu, 3600)
+    alert = await database_sync_to_async(move_pickup)(alert.order_id, pickup_in(3.0))
     before = timer_claims()
     async with connected(session_key) as socket:
         message = await socket.receive_json_from(timeout=5)
@@ -111,11 +121,12 @@ async def test_a_customers_first_socket_arms_their_pending_alerts(menu):
 async def test_a_timer_whose_customer_left_before_its_claim_time_claims_nothing(menu):
     session_key, customer_id = await customer_session()
     async with connected(session_key) as socket:
-        await socket.send_json_to(order_message(menu, pickup_at=pickup_in(2.0)))
+        await socket.send_json_to(order_message(menu, pickup_at=pickup_in(3600)))
         reply = await socket.receive_json_from(timeout=5)
         assert reply["type"] == "order.accepted", reply
+        # Its timer moved to 3 s from now, however long placing took: only leaving must come first.
+        alert = await database_sync_to_async(move_pickup)(reply["order"]["id"], pickup_in(3.0))
         before = timer_claims()
-    alert = await Alert.objects.aget(order_id=reply["order"]["id"])
 
     await wait_past(alert.due_at, 0.5)
     assert claims_since(before) == {"won": 0, "lost": 0}  # left to run_queue, which pushes to nobody
@@ -125,9 +136,11 @@ async def test_a_timer_whose_customer_left_before_its_claim_time_claims_nothing(
 async def test_a_reloaded_page_keeps_its_timer(menu):
     session_key, _customer_id = await customer_session()
     async with connected(session_key) as socket:
-        await socket.send_json_to(order_message(menu, pickup_at=pickup_in(2.5)))
+        await socket.send_json_to(order_message(menu, pickup_at=pickup_in(3600)))
         reply = await socket.receive_json_from(timeout=5)
         assert reply["type"] == "order.accepted", reply
+        # Its timer moved to 3 s from now, however long placing took: only the reload must come first.
+        await database_sync_to_async(move_pickup)(reply["order"]["id"], pickup_in(3.0))
     before = timer_claims()
     async with connected(session_key) as reloaded:
         message = await reloaded.receive_json_from(timeout=5)

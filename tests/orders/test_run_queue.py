@@ -18,13 +18,22 @@ from notifications.models import Alert
 from notifications.sender import customer_group
 from orders import kitchen_queue, services
 from orders.models import Order
-from tests.conftest import pickup_in
+from tests.conftest import move_pickup, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def place(menu, seconds: float, customer_id: str = "customer-a") -> Order:
     return services.place_order(customer_id=customer_id, lines=[(menu["set"].pk, 1)], pickup_at=pickup_in(seconds))
+
+
+def place_due(menu, customer_id: str = "customer-a") -> Order:
+    """An order whose pickup time came a second ago: placed an hour ahead, then moved
+    (a time a moment ahead is refused as past if placing stalls that long)."""
+    order = place(menu, 3600, customer_id)
+    move_pickup(order.pk, pickup_in(-1))
+    order.refresh_from_db()
+    return order
 
 
 def run_queue_once() -> str:
@@ -36,16 +45,9 @@ def run_queue_once() -> str:
     return out.getvalue()
 
 
-def wait_until_due(*orders: Order) -> None:
-    latest = max(order.pickup_at for order in orders)
-    while pickup_in(0) < latest:
-        time.sleep(0.05)
-
-
 def test_run_queue_once_claims_only_due_orders(menu):
-    due = place(menu, 0.3)
+    due = place_due(menu)
     later = place(menu, 3600)
-    wait_until_due(due)
 
     run_queue_once()
 
@@ -57,8 +59,7 @@ def test_run_queue_once_claims_only_due_orders(menu):
 
 
 def test_a_second_pass_does_not_process_an_order_again(menu):
-    due = place(menu, 0.2)
-    wait_until_due(due)
+    due = place_due(menu)
     run_queue_once()
     processed_at = Order.objects.get(pk=due.pk).processed_at
     # Even if the entry reappears (a rebuild race, a Redis failover), the database says no.
@@ -69,10 +70,9 @@ def test_a_second_pass_does_not_process_an_order_again(menu):
 
 
 def test_cancelled_order_is_skipped_not_made_ready(menu):
-    order = place(menu, 0.2)
+    order = place_due(menu)
     kitchen_queue.add_many([(order.pk, order.pickup_at)])  # as if the cancel's removal was lost
     services.change_status(order, Order.Status.CANCELLED)
-    wait_until_due(order)
     run_queue_once()
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
@@ -82,11 +82,10 @@ def test_cancelled_order_is_skipped_not_made_ready(menu):
 async def test_run_queue_sends_the_alert_when_no_web_timer_did(menu):
     from channels.db import database_sync_to_async
 
-    order = await database_sync_to_async(place)(menu, 0.3, "offline-web")
+    order = await database_sync_to_async(place_due)(menu, "offline-web")
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(customer_group("offline-web"), channel)
-    await asyncio.sleep(0.4)
 
     await asyncio.to_thread(run_queue_once)
 
@@ -104,8 +103,7 @@ async def test_run_queue_sends_the_alert_when_no_web_timer_did(menu):
 
 
 def test_entry_claimed_by_a_crashed_worker_is_taken_again_after_its_lease(menu):
-    order = place(menu, 0.2)
-    wait_until_due(order)
+    order = place_due(menu)
     now_ms = int(time.time() * 1000)
     # A worker claims the entry and dies before finishing.
     assert kitchen_queue.claim_due(now_ms=now_ms, lease_ms=60_000, limit=10) == [(order.pk, kitchen_queue.score_of(order.pickup_at))]
@@ -123,9 +121,8 @@ def lease_runs_out(order: Order) -> None:
 
 
 def test_redis_loss_is_repaired_from_the_database(menu, clean_redis):
-    due = place(menu, 0.2)
+    due = place_due(menu)
     later = place(menu, 3600)
-    wait_until_due(due)
     clean_redis.flushdb()  # our private test Redis only
 
     run_queue_once()
@@ -137,8 +134,7 @@ def test_redis_loss_is_repaired_from_the_database(menu, clean_redis):
 
 def test_unacknowledged_alert_is_pushed_again_later(menu, settings):
     settings.PICKUP_ALERT_RESEND_SECONDS = 600
-    order = place(menu, 0.2)
-    wait_until_due(order)
+    order = place_due(menu)
     run_queue_once()
     alert = Alert.objects.get(order=order)
     assert alert.send_count == 1
@@ -162,8 +158,7 @@ def resend_time_comes(alert: Alert) -> None:
 
 
 def test_a_worker_finishing_after_its_lease_leaves_the_new_claim_alone(menu):
-    order = place(menu, 0.2)
-    wait_until_due(order)
+    order = place_due(menu)
     stalled_at = int(time.time() * 1000)
     assert kitchen_queue.claim_due(now_ms=stalled_at, lease_ms=100, limit=10)  # a worker that then stalls
     taken_over_at = stalled_at + 200  # its lease has run out on the next worker's clock

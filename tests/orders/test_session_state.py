@@ -10,12 +10,13 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from notifications.models import Alert
 from orders import selectors
 from orders.models import Order
-from tests.conftest import connected, customer_communicator, customer_session, order_message, pickup_in
+from tests.conftest import connected, customer_communicator, customer_session, move_pickup, order_message, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,10 +50,11 @@ async def test_sockets_connecting_together_each_get_only_their_own_orders_and_mi
     placed: dict[str, dict] = {}
     for session_key, customer_id in customers:
         async with connected(session_key) as socket:
-            await socket.send_json_to(order_message(menu, pickup_at=pickup_in(0.3)))
+            await socket.send_json_to(order_message(menu, pickup_at=pickup_in(3600)))
             reply = await socket.receive_json_from(timeout=5)
             assert reply["type"] == "order.accepted", reply
             placed[customer_id] = reply["order"]
+            await database_sync_to_async(move_pickup)(reply["order"]["id"], pickup_in(-1))  # due, once accepted
             alert = await socket.receive_json_from(timeout=5)  # seen, not acknowledged
             assert alert["type"] == "alert"
 

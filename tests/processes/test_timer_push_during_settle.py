@@ -48,11 +48,14 @@ async def test_a_timer_push_still_on_its_way_when_the_previous_one_is_settled_is
     client.zadd(slow_group, {f"elsewhere.channel{n}": now for n in range(OTHER_MEMBERS)})
     client.close()
 
-    due = datetime.now(UTC) + timedelta(seconds=3)
+    # Both orders must be accepted (and their timers armed) before the due time,
+    # which must therefore leave room for two round trips on a busy machine.
+    due = datetime.now(UTC) + timedelta(seconds=10)
     [order_1] = await first.place_orders(item, 1, at=due.isoformat(), prefix="first")
     # Due 10 ms later: pushed right after the first push, while that one waits to be settled.
     [order_2] = await second.place_orders(item, 1, at=(due + timedelta(milliseconds=10)).isoformat(), prefix="second")
     order_ids = [order_1["id"], order_2["id"]]
+    assert datetime.now(UTC) < due - timedelta(milliseconds=200), "placing took longer than the margin before the claim"
 
     await first.wait_until_shown(1, timeout=20)
     await second.wait_until_shown(1, timeout=20)
