@@ -14,7 +14,7 @@ from notifications import services as alert_services
 from notifications.models import Alert
 from orders import services as order_services
 from orders.models import Order
-from tests.conftest import connected, customer_session, order_message, pickup_in
+from tests.conftest import connected, customer_session, move_pickup, order_message, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +24,13 @@ async def place(socket, menu, seconds: float) -> dict:
     reply = await socket.receive_json_from(timeout=5)
     assert reply["type"] == "order.accepted", reply
     return reply["order"]
+
+
+async def place_due_in(socket, menu, seconds: float) -> tuple[dict, Alert]:
+    """An order whose pickup alert is due ``seconds`` after it was accepted, however long placing took
+    (placed a moment ahead, a stall would have it refused as past): the order as placed, its moved alert."""
+    order = await place(socket, menu, 3600)
+    return order, await database_sync_to_async(move_pickup)(order["id"], pickup_in(seconds))
 
 
 async def recorded(alert_id: int) -> Alert:
@@ -39,8 +46,8 @@ async def recorded(alert_id: int) -> Alert:
 async def test_alert_arrives_at_pickup_time_not_before(menu):
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 1.0)
-        due = timezone.datetime.fromisoformat(order["pickup_at"])
+        order, alert = await place_due_in(socket, menu, 1.0)
+        due = alert.due_at
         message = await socket.receive_json_from(timeout=5)
         received = timezone.now()
 
@@ -57,7 +64,7 @@ async def test_every_tab_of_the_customer_gets_the_alert_and_no_other_customer(me
     session_key, _ = await customer_session()
     other_key, _ = await customer_session()
     async with connected(session_key) as tab1, connected(session_key) as tab2, connected(other_key) as stranger:
-        order = await place(tab1, menu, 1.0)
+        order, _alert = await place_due_in(tab1, menu, 1.0)
         told = await tab2.receive_json_from(timeout=5)
         assert told["type"] == "order.updated" and told["order"]["id"] == order["id"]  # the new order, pushed
         first = await tab1.receive_json_from(timeout=5)
@@ -70,7 +77,7 @@ async def test_every_tab_of_the_customer_gets_the_alert_and_no_other_customer(me
 async def test_alert_does_not_depend_on_the_placing_socket(menu):
     session_key, _ = await customer_session()
     async with connected(session_key) as placing:
-        order = await place(placing, menu, 1.5)
+        order, _alert = await place_due_in(placing, menu, 1.5)
     # The placing tab is gone; another tab of the same customer is open.
     async with connected(session_key) as other_tab:
         message = await other_tab.receive_json_from(timeout=5)
@@ -101,7 +108,7 @@ async def test_idle_socket_longer_than_redis_timeouts_still_gets_its_alert(menu)
 async def test_unacknowledged_alert_is_replayed_on_connect_until_acknowledged(menu):
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 0.5)
+        order, _alert = await place_due_in(socket, menu, 0.5)
         alert = (await socket.receive_json_from(timeout=5))["alert"]
     # Not acknowledged: the next tab is offered it again, marked as replayed.
     async with connected(session_key) as socket:
@@ -117,7 +124,7 @@ async def test_unacknowledged_alert_is_replayed_on_connect_until_acknowledged(me
 async def test_an_acknowledgement_being_written_does_not_hold_up_the_socket(menu):
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        await place(socket, menu, 0.3)
+        await place_due_in(socket, menu, 0.3)
         alert = (await socket.receive_json_from(timeout=5))["alert"]
         await socket.send_json_to({"type": "alert.ack", "alert_id": alert["id"], "request_id": "ack"})
         await socket.send_json_to({"type": "ping", "request_id": "ping"})
@@ -131,7 +138,7 @@ async def test_customer_cannot_acknowledge_someone_elses_alert(menu):
     owner_key, _ = await customer_session()
     other_key, _ = await customer_session()
     async with connected(owner_key) as socket:
-        await place(socket, menu, 0.3)
+        await place_due_in(socket, menu, 0.3)
         alert = (await socket.receive_json_from(timeout=5))["alert"]
     async with connected(other_key) as socket:
         await socket.send_json_to({"type": "alert.ack", "alert_id": alert["id"]})
@@ -145,8 +152,7 @@ async def test_alert_timer_sends_once_even_when_armed_twice(menu):
 
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 0.8)
-        alert = await Alert.objects.aget(order_id=order["id"])
+        _order, alert = await place_due_in(socket, menu, 0.8)
         # A second web process (or a refill) arming the same alert must not double it.
         alert_timers._handles.pop(alert.pk, None)
         alert_timers.arm(alert.pk, alert.due_at, alert.customer_id)

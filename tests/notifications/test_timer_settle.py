@@ -8,7 +8,7 @@ from notifications import delivery
 from notifications.delivery import Pushes
 from notifications.timers import alert_timers
 from tests.conftest import connected, customer_session
-from tests.notifications.test_alert_delivery import place, recorded
+from tests.notifications.test_alert_delivery import place_due_in, recorded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +28,7 @@ async def test_a_push_during_a_settle_is_still_recorded(menu, monkeypatch):
     monkeypatch.setattr(delivery, "push_async", push_while_a_settle_runs)
     session_key, _ = await customer_session()
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 0.5)
+        order, _alert = await place_due_in(socket, menu, 0.5)
         message = await socket.receive_json_from(timeout=5)
 
     assert message["alert"]["order_id"] == order["id"]

@@ -20,7 +20,7 @@ from django.utils import timezone
 from orders import services, timeline
 from orders.customers import LANGUAGE_KEY, SESSION_KEY
 from orders.models import Order
-from tests.conftest import connected, customer_communicator, order_message, pickup_in
+from tests.conftest import connected, customer_communicator, move_pickup, order_message, pickup_in
 from tests.orders.test_customer_changes import messages_within, place
 from tests.orders.test_run_queue import run_queue_once
 
@@ -67,8 +67,8 @@ async def test_lead_time_starting_preparation_tells_every_tab_in_chinese(menu):
 async def test_the_pickup_time_making_an_order_ready_tells_the_customer(menu):
     session_key = await session_in("zh-hans")
     async with connected(session_key) as socket:
-        order = await place(socket, menu, 0.3)
-        await asyncio.sleep(0.4)
+        order = await place(socket, menu, 3600)
+        await database_sync_to_async(move_pickup)(order["id"], pickup_in(-1))  # due, once accepted
         await database_sync_to_async(run_queue_once)()
         update = await next_update(socket)
     assert update["order"]["status"] == "ready"
@@ -139,7 +139,8 @@ async def test_staff_cancel_reason_reaches_a_chinese_customer_translated(menu):
 async def test_alert_due_at_is_in_the_restaurants_offset(menu):
     session_key = await session_in("en")
     async with connected(session_key) as socket:
-        await place(socket, menu, 0.3)
+        order = await place(socket, menu, 3600)
+        await database_sync_to_async(move_pickup)(order["id"], pickup_in(0.3))  # due a moment after it was accepted
         while (message := await socket.receive_json_from(timeout=5))["type"] != "alert":
             pass
     due_at = timezone.datetime.fromisoformat(message["alert"]["due_at"])

@@ -12,6 +12,11 @@ from pickup.testing import Stack
 # takes; their pickup time is moved to the one wanted once all are stored.
 PLACED_AHEAD = timedelta(minutes=30)
 
+# For a stack whose web servers' timers must push orders moved in the database
+# (stack_settings): they re-read pending alerts every quarter of this horizon,
+# so a move has its timer within a second, not half a minute.
+REFILL_EVERY_SECOND = {"PICKUP_TIMER_HORIZON_SECONDS": 4}
+
 
 def place_orders(
     stack: Stack, *, session_keys: list[str] | None = None, count: int, due_in: float | None
