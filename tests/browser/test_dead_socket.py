@@ -10,6 +10,7 @@ clock is run forward, so nothing waits on the wall clock.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -43,7 +44,12 @@ class Line:
                 self.pongs += 1
             socket.send(message)
 
+        closing = []
+
         def closed(code, reason) -> None:
+            if closing:  # the server's answer to the close below comes back here too: one socket, one close
+                return
+            closing.append(code)
             self.closed_by_page += 1
             server.close()
 
@@ -52,20 +58,22 @@ class Line:
         socket.on_close(closed)
 
     def run_clock(self, seconds: int) -> None:
-        """The page's clock forward, one ping interval at a time, each answered pong
-        back before the next (a single jump would fire every ping before any pong arrived)."""
+        """The (paused) page clock forward, one ping interval at a time, each answered pong
+        back before the next (a single jump would fire every ping before any pong arrived).
+        The clock stands still while the pong comes: waiting fires no other ping."""
         for _ in range(seconds // PING_EVERY):
             expected = self.pongs + 1
             self.page.clock.run_for(PING_EVERY * 1000)
             if self.answering:
-                self.wait_until(lambda: self.pongs >= expected)
+                self.wait_until(lambda: self.pongs >= expected, nudge=False)
 
-    def wait_until(self, condition) -> None:
+    def wait_until(self, condition, *, nudge: bool = True) -> None:
         """Real time (the page's clock is not the test's), nudging the page's clock along for its backoff."""
         for _ in range(300):
             if condition():
                 return
-            self.page.clock.run_for(250)
+            if nudge:
+                self.page.clock.run_for(250)
             self.page.wait_for_timeout(100)
         assert condition()
 
@@ -93,6 +101,9 @@ def test_a_socket_whose_pings_go_unanswered_is_replaced(screen, browser, site):
     context = browser.new_context(viewport=PHONE, locale="en-US")
     context.clock.install()
     page = context.new_page()
+    # Paused before the screen opens (an installed clock still flows): its pings then
+    # come only when the test runs the clock, however long loading and waiting take.
+    page.clock.pause_at(datetime.now() + timedelta(minutes=1))
     line = Line(page, path)
     open_screen(page, site.base_url)
     expect(page.locator(indicator)).to_have_attribute("data-state", live, timeout=10_000)

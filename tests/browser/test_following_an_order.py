@@ -78,7 +78,8 @@ def english_words(page, code: str) -> list[str]:
     return LATIN.findall(shown.replace(code, ""))
 
 
-@pytest.mark.parametrize("pickup_soon", [30])
+# Ordered, the shell run and five checks made before the pickup time, even on a loaded machine.
+@pytest.mark.parametrize("pickup_soon", [60])
 def test_a_chinese_customer_sees_preparing_then_ready_by_the_clock_alone(browser, site):
     customer = browser.new_context(viewport=PHONE, locale="zh-CN")
     page = customer.new_page()
@@ -94,7 +95,7 @@ def test_a_chinese_customer_sees_preparing_then_ready_by_the_clock_alone(browser
     expect(page.locator("#order-state")).to_have_text("后厨已开始制作您的订单，不能再修改或取消。")
     assert english_words(page, code) == []
 
-    expect(status).to_have_text("已做好", timeout=45_000)  # the pickup time comes
+    expect(status).to_have_text("已做好", timeout=75_000)  # the pickup time comes
     expect(page.locator(".timeline li.current")).to_have_text("已做好")
     expect(page.locator("#order-state")).to_have_text(f"已做好 — 请在取餐台出示 {code}。")
     expect(page.locator("#alerts .alert-pickup")).to_contain_text(f"订单 {code}")

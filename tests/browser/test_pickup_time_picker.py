@@ -27,6 +27,8 @@ def tap_heights(page, selector: str) -> list[float]:
     return page.locator(selector).evaluate_all("els => els.map(el => el.getBoundingClientRect().height)")
 
 
+# Opens after the test: "as soon as possible" stays the time the order's page offered.
+@pytest.mark.parametrize("pickup_soon", [120])
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_a_customer_picks_tomorrow_at_a_later_time_then_moves_it_to_as_soon_as_possible(browser, site, language, screenshot_dir):
     words = WORDS[language]

@@ -41,6 +41,9 @@ def customer_following_a_new_order(browser, site):
     return customer, page, code
 
 
+# The opening comes after the clicks, screenshots and review even on a loaded machine, and
+# still under a minute from the order: the countdown reads "0:..".
+@pytest.mark.parametrize("pickup_soon", [60])
 def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, site, screenshot_dir):
     customer = browser.new_context(viewport=PHONE, locale="en-US")
     page = customer.new_page()
@@ -70,7 +73,7 @@ def test_customer_orders_and_sees_the_pickup_alert_at_the_chosen_time(browser, s
     expect(page.locator(".order-detail .lines")).to_contain_text("1 × Soy milk")
     expect(page.locator(".countdown")).to_contain_text("Ready for pickup in 0:")
     banner = page.locator("#alerts .alert-pickup")
-    expect(banner).to_contain_text(f"Order {code} is ready, please collect it at the counter.", timeout=30_000)
+    expect(banner).to_contain_text(f"Order {code} is ready, please collect it at the counter.", timeout=75_000)
     expect(page.locator(".countdown")).to_be_hidden()
     page.goto(site.base_url + "/")
     expect(page.locator("#orders li[data-status='ready'] .code", has_text=code)).to_be_visible()
@@ -140,6 +143,7 @@ def test_customer_reschedules_then_staff_cancel_with_a_reason_the_customer_is_to
     customer.close()
 
 
+@pytest.mark.parametrize("pickup_soon", [45])  # ordered and offline before the opening, even on a loaded machine
 def test_a_pickup_alert_missed_while_offline_shows_after_reconnecting(browser, site):
     customer = browser.new_context(viewport=PHONE, locale="en-US")
     page = customer.new_page()
@@ -154,7 +158,7 @@ def test_a_pickup_alert_missed_while_offline_shows_after_reconnecting(browser, s
         "SELECT COUNT(*) FROM notifications_alert JOIN orders_order ON orders_order.id = notifications_alert.order_id "
         "WHERE notifications_alert.kind = 'pickup' AND notifications_alert.sent_at IS NOT NULL AND orders_order.pickup_code = ?"
     )
-    for _ in range(60):  # the record says when it was pushed (to nobody: the phone is offline)
+    for _ in range(150):  # the record says when it was pushed (to nobody: the phone is offline)
         if site.query(pushed, [code])[0][0]:
             break
         page.wait_for_timeout(500)
@@ -170,6 +174,7 @@ def test_a_pickup_alert_missed_while_offline_shows_after_reconnecting(browser, s
     customer.close()
 
 
+@pytest.mark.parametrize("pickup_soon", [45])  # ordered before the opening, even on a loaded machine
 def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to_english(browser, site):
     customer = browser.new_context(viewport=PHONE, locale="zh-CN")
     page = customer.new_page()
@@ -178,7 +183,7 @@ def test_the_page_speaks_simplified_chinese_to_a_chinese_browser_and_switches_to
     expect(page.get_by_role("button", name="去结算")).to_be_visible()
     expect(page.locator(".menu")).to_contain_text("酸菜鸡肉粥")
     code = order_breakfast(page, site.base_url)
-    expect(page.locator("#alerts .alert-pickup")).to_contain_text(f"订单 {code}", timeout=30_000)
+    expect(page.locator("#alerts .alert-pickup")).to_contain_text(f"订单 {code}", timeout=60_000)
 
     page.get_by_label("语言").select_option("en")
     expect(page.locator("html")).to_have_attribute("lang", "en")

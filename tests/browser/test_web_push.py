@@ -208,6 +208,13 @@ def test_a_push_while_the_page_is_on_screen_shows_there_and_never_again_as_a_not
     expect(page.locator(f'#alerts .alert[data-alert-id="{payload["alert"]["id"]}"]')).to_contain_text(
         payload["alert"]["message"])
     assert page.evaluate("navigator.serviceWorker.ready.then(r => r.getNotifications()).then(all => all.length)") == 0
+    # The page told the worker it showed the alert; the worker notes it (Cache API) in its own time.
+    noted = f"caches.open('pickup-shown-alerts').then(c => c.match('{site.base_url}/pickup-shown-alert/{payload['alert']['id']}')).then(Boolean)"
+    for _ in range(100):
+        if page.evaluate(noted):
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate(noted), "the worker never noted the alert the page showed"
 
     page.goto("about:blank")
     worker.push(page, payload)  # a retried push of the alert the page showed: not shown again
