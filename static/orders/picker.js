@@ -173,9 +173,11 @@ window.pickupPicker = (function () {
     describe: describe,
     refresh: refresh,
     /* Calls ``then`` with a pickup time that is still true: "as soon as possible"
-       chosen a while ago means the earliest time now. */
+       means the earliest time when the customer confirms, asked of the server then.
+       The time shown may have stopped being offered a moment ago (the notice
+       runs out at a slot's edge), and an order for it would be refused. */
     fresh: function (then) {
-      if (asap.checked && Date.now() - fetchedAt > 15000) {
+      if (asap.checked) {
         refresh().then(function () { then(chosenTime()); });
       } else {
         then(chosenTime());

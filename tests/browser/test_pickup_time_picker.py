@@ -7,6 +7,7 @@ keyboard and screen readers get the same choices as a thumb.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -166,4 +167,27 @@ def test_a_nearly_full_time_says_how_many_places_are_left(browser, site, languag
     page.locator("input.quantity").first.fill("1")
     page.get_by_role("button", name=WORDS[language]["review"]).click()
     expect(page.locator("#review .review-when")).to_have_text(re.compile(f"{nearly_full}$"))  # the time, not "2 left"
+    customer.close()
+
+
+@pytest.mark.parametrize("pickup_soon", [None])
+def test_as_soon_as_possible_means_the_earliest_time_when_the_customer_confirms(browser, site):
+    """The earliest time on the page stops being offered when its notice runs out at a
+    slot's edge, however recently the page asked. Confirming asks again, so the order
+    is placed for the earliest time then, never refused as too soon."""
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    asap = page.locator("#pickup-picker [data-asap]")
+    offered = asap.get_attribute("value")
+    # The page as it is a moment after the notice for its earliest time ran out.
+    asap.evaluate("input => { input.value = new Date(Date.now() + 1000).toISOString(); }")
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name="Review order").click()
+    with page.expect_request("**/pickup-times/**"):
+        page.get_by_role("button", name="Confirm and pay").click()
+    expect(page.locator("#order-message")).to_have_text("Payment successful, please wait for your pickup alert.")
+    placed_for = datetime.fromisoformat(page.locator(".pickup-when").get_attribute("datetime"))
+    assert placed_for >= datetime.fromisoformat(offered)  # the earliest now: the one offered, or the next once it ran out
     customer.close()
