@@ -109,7 +109,8 @@ def test_a_chinese_customer_sees_preparing_then_ready_by_the_clock_alone(browser
     customer.close()
 
 
-@pytest.mark.parametrize("pickup_soon", [30])
+# Both tabs open and the order placed before the restaurant opens, even on a loaded machine.
+@pytest.mark.parametrize("pickup_soon", [40])
 def test_a_second_tab_learns_of_a_new_order_and_its_progress(browser, site):
     customer = browser.new_context(viewport=PHONE, locale="en-US")
     ordering, watching = customer.new_page(), customer.new_page()
@@ -120,11 +121,11 @@ def test_a_second_tab_learns_of_a_new_order_and_its_progress(browser, site):
     listed = watching.locator("#orders li", has=watching.locator(".code", has_text=code))
     expect(listed.locator(".status")).to_have_text("Queued", timeout=5_000)  # no reload
     expect(ordering.locator(".pickup-code")).to_have_text(code)  # the ordering tab went to the order's page
-    expect(listed.locator(".status")).to_have_text("Ready", timeout=45_000)
+    expect(listed.locator(".status")).to_have_text("Ready", timeout=55_000)
     customer.close()
 
 
-@pytest.mark.parametrize("pickup_soon", [20])
+@pytest.mark.parametrize("pickup_soon", [30])  # ordered before the restaurant opens, even on a loaded machine
 @pytest.mark.parametrize("notifications", sorted(NOTIFICATIONS))
 def test_a_refused_missing_or_denied_notification_api_still_gives_banner_sound_and_vibration(browser, site, notifications):
     customer = browser.new_context(viewport=PHONE, locale="en-US")
@@ -136,7 +137,7 @@ def test_a_refused_missing_or_denied_notification_api_still_gives_banner_sound_a
     code = follow_order(page, site.base_url)
 
     banner = page.locator("#alerts .alert-pickup")
-    expect(banner).to_contain_text(f"Order {code} is ready", timeout=45_000)
+    expect(banner).to_contain_text(f"Order {code} is ready", timeout=55_000)
     page.wait_for_function("window.pickupSounds >= 1 && window.pickupVibrations >= 1")
     expect(page.locator("#order-state")).to_have_text(f"Ready — show {code} at the counter.")
     acknowledged = (
