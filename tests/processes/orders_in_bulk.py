@@ -69,13 +69,16 @@ def _move(ids, pickup_at):
 """
 
 
-def move_pickup_time(stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection) -> None:
+def move_pickup_time(
+    stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection, *, redis_down: bool = False
+) -> None:
     """Move orders placed ahead (``due_in=None``) to ``pickup_at``: their rows, pickup alerts and kitchen-queue scores.
 
     The rows change through ``database``, a connection the caller commits,
     so a test holding SQLite's write lock (``crashes.holding_writes``) can
     make orders due in Redis while the database still waits for its commit.
-    The kitchen queue's scores change at once.
+    The kitchen queue's scores change at once; with ``redis_down`` only the
+    rows move, and run_queue's rebuild takes the new times from them when Redis is back.
     """
     marks = ",".join("?" * len(order_ids))
     stored = _utc_text(pickup_at)
@@ -89,6 +92,8 @@ def move_pickup_time(stack: Stack, order_ids: list[int], pickup_at: datetime, da
     database.execute(
         f"UPDATE notifications_alert SET due_at = ? WHERE kind = 'pickup' AND order_id IN ({marks})", [stored, *order_ids]
     )
+    if redis_down:
+        return
     client = stack.redis.client()
     try:
         score = int(pickup_at.timestamp() * 1000)
@@ -102,19 +107,21 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0) -> None:
+def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0, redis_down: bool = False) -> None:
     """Bring orders placed well ahead to ``first_in`` seconds from now, ``step`` seconds apart.
 
     For tests that must do something first (close a tab, kill a server):
     they place ahead and let the orders fall due once that is done, instead
-    of hoping it is done in time.
+    of hoping it is done in time. ``redis_down``: see ``move_pickup_time``.
     """
     now = datetime.now(timezone.utc)
     with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
         if not step:
-            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database)
+            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database, redis_down=redis_down)
         for n, order_id in enumerate(order_ids if step else []):
-            move_pickup_time(stack, [order_id], now + timedelta(seconds=first_in + n * step), database)
+            move_pickup_time(
+                stack, [order_id], now + timedelta(seconds=first_in + n * step), database, redis_down=redis_down
+            )
 
 
 def after_the_next_timer_refill() -> float:
