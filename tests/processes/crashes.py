@@ -13,6 +13,8 @@ from pickup.testing import Stack
 
 # A test that dies with Redis paused leaves it paused no longer than this.
 PAUSE_LIMIT_MS = 10_000
+# A main thread asleep this long without waking is waiting, not between two tries of SQLite's lock.
+QUIET = 0.15
 
 
 async def freeze_when(process: subprocess.Popen, condition, *, timeout: float, what: str):
@@ -96,6 +98,11 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
     through while Redis is closed, the push waits for the swap, and the
     record for the next one. Only a state between two writes to the same
     store with nothing else between them can still be stepped over.
+
+    The database is closed again only once the process has stopped moving
+    (``_until_quiet``), not after a set time: on a busy machine a process
+    waiting for the lock may not get to try it within any given time, and
+    it would never get through.
     """
     deadline = asyncio.get_running_loop().time() + timeout
     database = sqlite3.connect(stack.db_path, timeout=20, isolation_level=None)
@@ -104,10 +111,15 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
     redis_closed = False
     try:
         while True:
-            await asyncio.sleep(0.2)  # to run on to its next write (or not: only the look below counts)
+            if redis_closed:
+                # The database is open: a write it waits for goes through at
+                # its next try, however long the machine keeps it from trying.
+                await _until_quiet(process, deadline)
+            else:
+                await asyncio.sleep(0.2)  # to run on to its next write (or not: only the look below counts)
             if process.poll() is not None:
                 raise AssertionError(f"the process exited with {process.returncode} before {what}")
-            process.send_signal(signal.SIGSTOP)
+            await _stop(process)
             seen = _holds(condition)
             if seen:
                 return seen
@@ -131,6 +143,46 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
         if redis_closed:
             redis.client_unpause()
         redis.close()
+
+
+def _main_thread(process: subprocess.Popen) -> tuple[str, int]:
+    """The process's main thread: its state (R running, S sleeping, T stopped…) and how often it has left the CPU."""
+    with open(f"/proc/{process.pid}/task/{process.pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+    switches = int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+    return fields["State"].split()[0], switches
+
+
+async def _until_quiet(process: subprocess.Popen, deadline: float) -> None:
+    """Wait until the main thread has been asleep, without waking once, for longer than SQLite's
+    longest pause between two tries of a lock (100 ms): it waits at a closed gate, or idles.
+
+    A thread that is runnable but kept off the CPU (a busy machine) is not quiet: it is waited for.
+    """
+    loop = asyncio.get_running_loop()
+    last, since = None, loop.time()
+    while loop.time() < deadline and process.poll() is None:
+        try:
+            state, switches = _main_thread(process)
+        except (FileNotFoundError, ProcessLookupError):
+            return  # it exited: the caller says so
+        if state == "R" or switches != last:
+            last, since = switches, loop.time()
+        elif loop.time() - since >= QUIET:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _stop(process: subprocess.Popen) -> None:
+    """SIGSTOP, and wait until it has taken effect: a signal is delivered some time after it is sent."""
+    process.send_signal(signal.SIGSTOP)
+    while process.poll() is None:
+        try:
+            if _main_thread(process)[0] in ("T", "t", "Z", "X"):
+                return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        await asyncio.sleep(0.001)
 
 
 async def kill_between_writes(stack: Stack, process: subprocess.Popen, condition, *, timeout: float, what: str):
