@@ -15,8 +15,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
@@ -83,7 +84,10 @@ class WebPushWorker:
     A push service that answers slowly or not at all holds up only this
     thread: the alerts to sockets and the kitchen work go on. Due messages
     are claimed as room frees up, sent many at once, and each answer is
-    written down within ``SETTLE_EVERY`` of arriving.
+    written down within ``SETTLE_EVERY`` of arriving. The lease of what is in
+    flight is renewed once a third of it has passed: a push service slower
+    than the lease (or a busy machine) must not let another worker send the
+    same attempt again while this one still waits for its answer.
     """
 
     IN_FLIGHT = 4 * webpush.CONCURRENCY
@@ -121,11 +125,12 @@ class WebPushWorker:
     async def _serve(self) -> int:
         sender = webpush.Sender()
         in_flight: dict[asyncio.Task, web_pushes.WebPush] = {}
+        leases: dict[str, datetime] = {}  # claim token → when its lease ends
         sent = 0
         try:
             while True:
                 try:
-                    sent += await self._step(sender, in_flight)
+                    sent += await self._step(sender, in_flight, leases)
                 except Exception:
                     # The database or a bug: the claims stay, the leases run
                     # out, and the next step (or another worker) sends again.
@@ -140,8 +145,8 @@ class WebPushWorker:
             await asyncio.get_running_loop().run_in_executor(self._database, connections.close_all)
         return sent
 
-    async def _step(self, sender: webpush.Sender, in_flight: dict) -> int:
-        """Claim what is due as room allows, then write down the answers that came in."""
+    async def _step(self, sender: webpush.Sender, in_flight: dict, leases: dict) -> int:
+        """Claim what is due as room allows, keep the claims in flight, then write down the answers that came in."""
         room = self.IN_FLIGHT - len(in_flight)
         # Claims are made for a good share of the room at once: a claim costs
         # three queries whatever its size, and a few answers free little room.
@@ -149,6 +154,8 @@ class WebPushWorker:
         claimed = await self._db(web_pushes.claim_due, room) if claiming else []
         for row, message in claimed:
             in_flight[asyncio.ensure_future(sender.send_one(message))] = row
+            leases[row.claim_token] = row.claimed_until
+        await self._renew(in_flight, leases)
         if not in_flight:
             if not self._stopping.is_set():
                 await self._sleep_until_due()
@@ -158,6 +165,20 @@ class WebPushWorker:
         if answers:
             await self._db(web_pushes.settle, answers)
         return len(claimed)
+
+    async def _renew(self, in_flight: dict, leases: dict) -> None:
+        held = {row.claim_token for row in in_flight.values()}
+        for token in leases.keys() - held:
+            del leases[token]
+        lease = timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS)
+        # Renewed with two thirds of the lease left: a step (a claim, a settle)
+        # slowed by a loaded machine still comes well before it runs out.
+        renew_by = timezone.now() + lease * 2 / 3
+        due = [token for token, until in leases.items() if until <= renew_by]
+        if due:
+            until = await self._db(web_pushes.renew, due)
+            for token in due:
+                leases[token] = until
 
     async def _sleep_until_due(self) -> None:
         next_due = await self._db(web_pushes.next_due_at)

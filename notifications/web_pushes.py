@@ -4,9 +4,11 @@ An alert owed by Web Push is a ``WebPush`` row per subscription of the
 customer, written when the alert is scheduled (or rescheduled) and when the
 customer subscribes while an alert is pending. run_queue sends them
 (``notifications.delivery.WebPushWorker``): claim the due rows, send, write
-down each answer; several workers never send the same attempt, and a worker
-that dies mid-send loses its claim after the lease, so the attempt is made
-again (the push service replaces it by its Topic, the browser by its tag).
+down each answer; several workers never send the same attempt: a worker
+renews the lease of what it has in flight (``renew``), however long the push
+service takes to answer, and one that dies (or stalls for a whole lease)
+mid-send loses its claim, so the attempt is made again (the push service
+replaces it by its Topic, the browser by its tag).
 
 Web Push waits ``WAIT_FOR_PAGE`` past the due time: an open page shows the
 alert and acknowledges it within milliseconds, and an acknowledged alert is
@@ -119,6 +121,19 @@ def claim_due(limit: int) -> list[tuple[WebPush, Message]]:
     rows = WebPush.objects.filter(pk__in=candidates, claim_token=token).select_related("alert__order", "subscription")
     title = _restaurant_name()  # once per claim, not per message
     return [(row, message(row.alert, row.subscription, now, title=title)) for row in rows]
+
+
+def renew(tokens: list[str]) -> datetime:
+    """Extend the lease of the rows still held under these claims; their new lease end.
+
+    A row whose token is still its own was taken by nobody else, even if its
+    lease ran out: it is held again. One taken over meanwhile is left alone.
+    """
+    until = timezone.now() + timedelta(seconds=settings.PICKUP_CLAIM_LEASE_SECONDS)
+    WebPush.objects.filter(claim_token__in=[token for token in tokens if token], finished_at=None).update(
+        claimed_until=until
+    )
+    return until
 
 
 def _restaurant_name() -> str:

@@ -7,6 +7,8 @@ makes one; these tests read what it received, and the database's record.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -133,6 +135,33 @@ def test_a_push_service_that_never_answers_is_a_failed_attempt(menu, push_servic
     fall_due(alert)
     send_due()
     assert len(push_service.received(browser)) == 1
+
+
+def test_a_send_slower_than_the_lease_keeps_its_claim_and_is_not_sent_twice(menu, push_service, settings, monkeypatch):
+    """The push service holds the request past the lease: its sender renews the
+    lease, so no other worker takes the row over and sends the attempt again."""
+    settings.PICKUP_CLAIM_LEASE_SECONDS = 3
+    monkeypatch.setattr(webpush, "TIMEOUT_SECONDS", 120)  # the hold ends by release(), not by timing out
+    browser, _ = subscribe(push_service, "web-push-a")
+    _order, alert = place(menu, "web-push-a")
+    fall_due(alert)
+    push_service.answer(HANG, times=1)
+    sender = threading.Thread(target=send_due)
+    sender.start()
+    try:
+        push_service.wait_for(1, browser, accepted=False, timeout=60)
+        first_lease_end = WebPush.objects.get(alert=alert).claimed_until
+        deadline = time.monotonic() + 60
+        while timezone.now() <= first_lease_end or WebPush.objects.get(alert=alert).claimed_until <= first_lease_end:
+            assert time.monotonic() < deadline, "the lease of a send in flight was not renewed"
+            time.sleep(0.05)
+        assert web_pushes.claim_due(10) == []  # past the first lease: another worker finds nothing to take
+    finally:
+        push_service.release()  # 503: a failed attempt
+        sender.join(60)
+    row = WebPush.objects.get(alert=alert)
+    assert (row.attempts, row.claim_token, row.claimed_until) == (1, "", None)  # written down by its own sender
+    assert len(push_service.requests(browser)) == 1
 
 
 def test_a_subscription_the_browser_dropped_is_deleted_and_never_used_again(menu, push_service):

@@ -27,7 +27,7 @@ CUSTOMERS = 60
 
 @pytest.fixture
 def stack_settings():
-    # A killed worker's claims run out quickly.
+    # A killed worker's claims run out quickly (a live one renews those it has in flight).
     return {"PICKUP_CLAIM_LEASE_SECONDS": 2}
 
 
