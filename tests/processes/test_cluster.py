@@ -292,12 +292,7 @@ async def test_a_second_installation_on_the_clusters_redis_is_refused_and_the_cl
     assert cluster.exited() == []
     customer = (await customers_through_nginx(cluster))[0]
     [order_id] = await place(customer, menu_item_id(cluster.base_url), [datetime.now(UTC) + timedelta(hours=1)])
-    # Due a second ago once accepted (a time a few seconds ahead could pass while placing through nginx):
-    # a run_queue pushes it at its next pass.
-    assert cluster.database.query(
-        "UPDATE notifications_alert SET due_at = now() - interval '1 second' WHERE kind = 'pickup' AND order_id = ? RETURNING id",
-        [order_id],
-    )
+    fall_due(cluster, [order_id], -1.0)  # due a second ago once accepted: a run_queue pushes it at its next pass
     await customer.wait_until_shown(1, timeout=60)
     assert list(customer.shown) == list(pickup_alerts(cluster.database, [order_id]))
     await customer.disconnect()
