@@ -7,7 +7,7 @@ order are translations of their own here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,8 +37,9 @@ def day_label(moment: datetime) -> str:
     }
 
 
-def time_label(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%H:%M")
+def time_label(moment: datetime, zone: tzinfo | None = None) -> str:
+    """"10:45" in the restaurant's time zone (``zone``: that zone, when the caller already has it)."""
+    return timezone.localtime(moment, zone).strftime("%H:%M")
 
 
 def pickup_label(moment: datetime) -> str:
