@@ -33,38 +33,56 @@ from bench.common import (
 from pickup.testing import ConnectionWatch
 
 
-async def get(base: str, path: str, timeout: float = 60) -> int:
-    """One anonymous HTTP/1.1 request, read to the end; its status code."""
+async def get(base: str, path: str, timeout: float = 60) -> tuple[int, int | None]:
+    """One anonymous HTTP/1.1 request, read to the end; its status code and Retry-After seconds."""
     address = urllib.parse.urlparse(base)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(address.hostname, address.port), timeout)
     try:
         writer.write(f"GET {path} HTTP/1.1\r\nHost: {address.hostname}\r\nConnection: close\r\n\r\n".encode())
         response = await asyncio.wait_for(reader.read(), timeout)
-        return int(response.split(b" ", 2)[1])
+        head = response.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in head[1:] if ": " in line)
+        retry_after = headers.get("retry-after")
+        return int(head[0].split(" ", 2)[1]), int(retry_after) if retry_after else None
     finally:
         writer.close()
 
 
-async def page_loads(base: str, total: int, concurrency: int) -> dict:
-    """``total`` page loads, ``concurrency`` in flight at every moment."""
+async def page_loads(base: str, total: int, concurrency: int, *, retry_busy: bool = False) -> dict:
+    """``total`` page loads, ``concurrency`` in flight at every moment.
+
+    With ``retry_busy`` a load answered 503 with Retry-After comes back after
+    that many seconds, as the busy page makes a browser do; ``busy`` counts
+    those answers either way.
+    """
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    busy = 0
 
     async def one() -> None:
+        nonlocal busy
         async with gate:
             started = time.perf_counter()
-            try:
-                status = str(await get(base, "/"))
-            except (OSError, asyncio.TimeoutError, ValueError, IndexError) as error:
-                status = type(error).__name__
+            while True:
+                try:
+                    code, retry_after = await get(base, "/")
+                    status = str(code)
+                except (OSError, asyncio.TimeoutError, ValueError, IndexError) as error:
+                    status, retry_after = type(error).__name__, None
+                if status != "503" or retry_after is None:
+                    break
+                busy += 1
+                if not retry_busy:
+                    break
+                await asyncio.sleep(retry_after)
             latencies.append((time.perf_counter() - started) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
 
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(total)))
     elapsed = time.perf_counter() - started
-    return {"page_loads": total, "concurrency": concurrency, "seconds": round(elapsed, 2),
+    return {"page_loads": total, "concurrency": concurrency, "seconds": round(elapsed, 2), "busy": busy,
             "requests_per_second": round(total / elapsed, 1), "statuses": statuses, "latency_ms": percentiles(latencies)}
 
 
@@ -132,7 +150,7 @@ def main() -> None:
            "p50_ms": result["latency_ms"]["p50"], "p90_ms": result["latency_ms"]["p90"], "p99_ms": result["latency_ms"]["p99"]}
     print_table("Page loads on PostgreSQL with customers connected (one daphne, one run_queue)", [row],
                 ["pool_max_size", "conn_max_age", "background_load", "sockets", "sockets_refused", "sockets_open", "page_loads", "concurrency",
-                 "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors_500", "other", "peak_connections"])
+                 "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors_500", "busy", "other", "peak_connections"])
     print(f"statuses: {result['statuses']}")
     name = f"crowd-pool{args.pool}-age{args.conn_max_age}-load{args.background_load}"
     print(f"results: {write_results(name, result)}")

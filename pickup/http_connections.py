@@ -13,7 +13,7 @@ polite refusal before the process runs out of file descriptors.
   the hard limit. A connection accepted on a descriptor so high that fewer
   than ``reserved_descriptors()`` would be left for the process's own work
   (the channel layer's and the database's connections, files) is answered
-  503 with ``Retry-After`` once its request has arrived, WebSocket
+  503 with ``Retry-After`` (pickup/busy.py) once its request has arrived, WebSocket
   handshakes included, instead of the page failing with "Too many open
   files" when Django opens its next connection. ``accept`` hands out the
   lowest free descriptor, so the new one's number is a floor of how many are
@@ -32,22 +32,20 @@ import resource
 
 from daphne import http_protocol
 from django.conf import settings
-from django.http import HttpRequest
-from django.utils import translation
 from prometheus_client import Counter
 from twisted.web import http
+
+from pickup import busy
 
 logger = logging.getLogger(__name__)
 
 # Descriptors kept for the process itself beyond its pools: log files, the
 # SQLite files of the request threads, Redis for the cache, metrics files.
 HEADROOM = 128
-# Seconds a refused client is asked to wait.
-RETRY_AFTER_SECONDS = 5
-
 connections_refused = Counter(
     "pickup_http_connections_refused_total",
-    "HTTP connections daphne answered without the application: slow_request (408), out_of_descriptors (503).",
+    "HTTP requests answered without the application's answer: slow_request (408) and out_of_descriptors (503) "
+    "by daphne, database_busy (503) by Django when no database connection was free within the pool's timeout.",
     ["reason"],
 )
 
@@ -90,19 +88,17 @@ class BusyRequest(http.Request):
 
     def process(self) -> None:
         if self.path == LIVENESS:
-            self._answer(200, {"status": "alive"})
+            self._answer(200, "application/json", json.dumps({"status": "alive"}).encode())
             return
-        asked = HttpRequest()
-        asked.META["HTTP_ACCEPT_LANGUAGE"] = (self.getHeader(b"accept-language") or b"").decode("latin-1")
-        with translation.override(translation.get_language_from_request(asked)):
-            message = translation.gettext("The server is busy. Please try again in a few seconds.")
-        self.setHeader(b"Retry-After", str(RETRY_AFTER_SECONDS).encode())
-        self._answer(503, {"code": "server_busy", "message": message, "retry_after": RETRY_AFTER_SECONDS})
+        language = (self.getHeader(b"accept-language") or b"").decode("latin-1")
+        accept = (self.getHeader(b"accept") or b"").decode("latin-1")
+        content_type, body = busy.answer(language, accept)
+        self.setHeader(b"Retry-After", str(busy.RETRY_AFTER_SECONDS).encode())
+        self._answer(503, content_type, body)
 
-    def _answer(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
+    def _answer(self, status: int, content_type: str, body: bytes) -> None:
         self.setResponseCode(status)
-        self.setHeader(b"Content-Type", b"application/json")
+        self.setHeader(b"Content-Type", content_type.encode())
         self.setHeader(b"Content-Length", str(len(body)).encode())
         self.setHeader(b"Connection", b"close")
         self.channel.persistent = False

@@ -19,3 +19,5 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("orders.urls")),
 ]
+
+handler500 = "pickup.views.server_error"

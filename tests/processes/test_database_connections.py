@@ -3,7 +3,8 @@
 Under daphne every request in flight runs in its own thread; with a
 persistent connection per thread, ten page loads in flight once ran
 PostgreSQL out of connections and everybody got 500s. Each process now
-borrows from a pool of DATABASE_POOL_MAX_SIZE connections. The load is issue
+borrows from a pool of DATABASE_POOL_MAX_SIZE connections, and a request that
+finds none free in time is asked to come back (503), never shown a 500. The load is issue
 11's busy morning: a thousand customers connected, a hundred page loads in
 flight (bench/crowd.py measures the same with figures).
 """
@@ -54,7 +55,7 @@ async def place_orders(sockets: list, item: int) -> list[str]:
     return list(await asyncio.gather(*(one(socket) for socket in sockets)))
 
 
-@pytest.mark.timeout(600)  # about a minute here, two with another core busy: a slower machine gets room
+@pytest.mark.timeout(600)  # under half a minute here with another core busy: a slower machine gets room
 async def test_a_hundred_page_loads_in_flight_with_a_thousand_customers_connected_stay_within_the_pools(postgres_stack):
     raise_file_limit()  # a thousand sockets on this side too
     stack, server_url, database_url = postgres_stack
@@ -69,7 +70,10 @@ async def test_a_hundred_page_loads_in_flight_with_a_thousand_customers_connecte
         with ConnectionWatch(server_url, database_url) as watch:
             # A hundred anonymous page loads in flight at every moment, while
             # connected customers place orders (the consumers' database thread).
-            loads, orders = await asyncio.gather(page_loads(base, 500, 100), place_orders(sockets[:50], item))
+            # How many a second the machine serves is bench/crowd.py's figure:
+            # a load that waited the pool's timeout is answered 503 with
+            # Retry-After (pickup/busy.py) and comes back, as a browser would.
+            loads, orders = await asyncio.gather(page_loads(base, 500, 100, retry_busy=True), place_orders(sockets[:50], item))
         assert loads["statuses"] == {"200": 500}  # not one 500, nor a refused or timed-out load
         assert orders == ["order.accepted"] * 50
         assert all(socket.state.name == "OPEN" for socket in sockets)
