@@ -18,6 +18,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from notifications.memberships import memberships
 from notifications.transports import DELIVERED, REFUSED, Result
@@ -42,6 +43,9 @@ async def send_to_groups(messages: Iterable[tuple[str, dict]]) -> list[bool]:
     if hasattr(layer, "group_send_many"):
         try:
             return await layer.group_send_many(messages, here=memberships.sockets_in)
+        except (RedisError, OSError) as error:  # Redis down or restarting: expected, and said in one line
+            logger.warning("batched group_send of %d messages failed, Redis not reachable (%s)", len(messages), error)
+            return [False] * len(messages)
         except Exception:
             logger.exception("batched group_send of %d messages failed", len(messages))
             return [False] * len(messages)
@@ -52,6 +56,9 @@ async def send_to_groups(messages: Iterable[tuple[str, dict]]) -> list[bool]:
             try:
                 await layer.group_send(group, message)
                 return True
+            except (RedisError, OSError) as error:
+                logger.warning("group_send to %s failed, Redis not reachable (%s)", group, error)
+                return False
             except Exception:
                 logger.exception("group_send to %s failed", group)
                 return False

@@ -152,3 +152,15 @@ async def test_messages_a_reader_fetched_but_never_handed_over_are_read_again(se
 
     assert (await asyncio.wait_for(receiver.receive(tab), 5))["n"] == 4
     await sender.flush()
+
+
+async def test_a_batch_sent_while_redis_is_down_is_refused_and_said_in_one_warning_line(settings, caplog):
+    # Nothing listens on port 1: every connection is refused, as while Redis restarts.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "notifications.layer.PickupChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1"}]}}}
+
+    accepted = await send_to_groups([("customer.alice", {"type": "pickup.alert", "n": n}) for n in range(2)])
+
+    assert accepted == [False, False]  # refused, so the alerts stay unsent and are pushed again
+    [said] = [record for record in caplog.records if record.name == "notifications.sender"]
+    assert (said.levelname, said.exc_info) == ("WARNING", None)  # no traceback for an outage the operator already sees
