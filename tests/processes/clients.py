@@ -78,6 +78,11 @@ class Customer:
     ``acknowledges=False`` is a page that dies before it can acknowledge.
     ``elsewhere`` are more web servers behind the same load balancer: a
     dropped connection comes back to the next one in turn.
+
+    It reads on the test's event loop: while it is connected, a test runs
+    anything that blocks for long (a ``manage.py shell``, an HTTP request, a
+    process stopping) with ``asyncio.to_thread``, or the server's pings go
+    unanswered and, on a loaded machine, the server drops the socket.
     """
 
     def __init__(self, base_url: str, cookie: str, *, acknowledges: bool = True, elsewhere: tuple[str, ...] = ()):

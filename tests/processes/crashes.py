@@ -105,9 +105,11 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
     it would never get through.
     """
     deadline = asyncio.get_running_loop().time() + timeout
-    database = sqlite3.connect(stack.db_path, timeout=20, isolation_level=None)
+    # The lock is waited for on a thread (up to the 20 s busy timeout): the
+    # customers' sockets go on answering pings and reading pushes meanwhile.
+    database = sqlite3.connect(stack.db_path, timeout=20, isolation_level=None, check_same_thread=False)
     redis = stack.redis.client()
-    database.execute("BEGIN IMMEDIATE")  # the database closed, Redis open
+    await asyncio.to_thread(database.execute, "BEGIN IMMEDIATE")  # the database closed, Redis open
     redis_closed = False
     try:
         while True:
@@ -129,7 +131,7 @@ async def freeze_between_writes(stack: Stack, process: subprocess.Popen, conditi
             if redis_closed:
                 # It may be stopped inside a transaction: let it finish before taking the lock.
                 process.send_signal(signal.SIGCONT)
-                database.execute("BEGIN IMMEDIATE")
+                await asyncio.to_thread(database.execute, "BEGIN IMMEDIATE")
                 redis.client_unpause()
             else:
                 redis.client_pause(PAUSE_LIMIT_MS, all=False)

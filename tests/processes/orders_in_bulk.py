@@ -29,6 +29,8 @@ def place_orders(
     timers: until a web server re-arms them from the database, run_queue
     sends their alerts. With ``due_in=None`` they stay half an hour ahead,
     for ``move_pickup_time`` to bring closer when the test is ready.
+    A test holding sockets open calls it with ``asyncio.to_thread``: the
+    shell takes seconds, tens of them on a loaded machine.
     """
     move = "" if due_in is None else f"_move(ids, timezone.now() + timedelta(seconds={due_in}))"
     code = f"""

@@ -138,30 +138,31 @@ def fall_due(cluster: Cluster, order_ids: list[int], seconds: float) -> None:
 @pytest.mark.parametrize("timings", [REFILL_EVERY_SECOND])
 async def test_customers_spread_over_both_web_servers_through_nginx_get_every_alert_once(cluster):
     customers = await customers_through_nginx(cluster)
-    item = menu_item_id(cluster.base_url)
+    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
     ahead = pickup_at(3600)
     orders = {customer: [o["id"] for o in await customer.place_orders(item, 3, at=ahead)] for customer in customers}
     everyone = [order_id for ids in orders.values() for order_id in ids]
-    fall_due(cluster, everyone, 3.0)
+    await asyncio.to_thread(fall_due, cluster, everyone, 3.0)
     for customer in customers:
         await customer.wait_until_shown(3, timeout=60)
     await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
 
     for customer, ids in orders.items():
         assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
-    assert first_pushes(cluster) == len(everyone)  # each alert pushed first once, by one of the four senders
+    # Each alert pushed first once, by one of the four senders.
+    assert await asyncio.to_thread(first_pushes, cluster) == len(everyone)
 
     # The customers were spread: stopping one web server moves some of them (close 1012,
     # "service restart") and not the others, and nginx takes the moved ones to the other server.
     [stopped, _] = cluster.web
-    cluster.stop_web(stopped, signal.SIGTERM)
+    await asyncio.to_thread(cluster.stop_web, stopped, signal.SIGTERM)
     for customer in customers:
         await answering(customer)  # so every tab has read its close, if it had one
     moved = [customer for customer in customers if 1012 in customer.close_codes]
     assert 0 < len(moved) < CUSTOMERS
     assert all(customer.reconnects for customer in moved)
     more = {customer: [o["id"] for o in await customer.place_orders(item, 1, at=ahead, prefix="after")] for customer in customers}
-    fall_due(cluster, [order_id for ids in more.values() for order_id in ids], 3.0)
+    await asyncio.to_thread(fall_due, cluster, [order_id for ids in more.values() for order_id in ids], 3.0)
     for customer in customers:
         await customer.wait_until_shown(4, timeout=60)
         assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, orders[customer] + more[customer]))
@@ -179,7 +180,7 @@ async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing
     the failover sent again by run_queue once Redis answers.
     """
     customers = await customers_through_nginx(cluster)
-    item = menu_item_id(cluster.base_url)
+    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
     start = datetime.now(UTC) + timedelta(seconds=20)
     per_customer = 20
     dues = [start + timedelta(seconds=8 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
@@ -210,7 +211,7 @@ async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing
     # never recorded as pushed (send_count 0), and the others once.
     pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
     assert set(pushes) <= {0, 1}, pushes
-    assert first_pushes(cluster) == pushes[1]
+    assert await asyncio.to_thread(first_pushes, cluster) == pushes[1]
     print("lateness through the failover, s: max", max(max(customer.lateness()) for customer in customers))
     assert cluster.redis.primary_port() == cluster.redis.ports["replica"]
     for customer in customers:
@@ -222,7 +223,7 @@ async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_sh
     """Each daphne, then each run_queue, stopped by SIGTERM and started again on its own port while
     alerts fall due: nginx takes the pages to the other web server (docs/delivery.md, "Graceful stop")."""
     customers = await customers_through_nginx(cluster)
-    item = menu_item_id(cluster.base_url)
+    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
     start = datetime.now(UTC) + timedelta(seconds=15)
     per_customer = 10
     dues = [start + timedelta(seconds=20 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
@@ -253,7 +254,7 @@ async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_sh
         assert set(customer.close_codes) == {1012}  # moved by each restart of its server, and only then
     pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
     assert set(pushes) <= {0, 1}, pushes
-    assert first_pushes(cluster) == pushes[1]
+    assert await asyncio.to_thread(first_pushes, cluster) == pushes[1]
     for customer in customers:
         await customer.disconnect()
 
@@ -291,8 +292,10 @@ async def test_a_second_installation_on_the_clusters_redis_is_refused_and_the_cl
     assert namespace_owner(cluster) == ours
     assert cluster.exited() == []
     customer = (await customers_through_nginx(cluster))[0]
-    [order_id] = await place(customer, menu_item_id(cluster.base_url), [datetime.now(UTC) + timedelta(hours=1)])
-    fall_due(cluster, [order_id], -1.0)  # due a second ago once accepted: a run_queue pushes it at its next pass
+    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
+    [order_id] = await place(customer, item, [datetime.now(UTC) + timedelta(hours=1)])
+    # Due a second ago once accepted: a run_queue pushes it at its next pass.
+    await asyncio.to_thread(fall_due, cluster, [order_id], -1.0)
     await customer.wait_until_shown(1, timeout=60)
     assert list(customer.shown) == list(pickup_alerts(cluster.database, [order_id]))
     await customer.disconnect()

@@ -14,6 +14,8 @@ stays frozen.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.processes.clients import Customer, session_cookie, session_key, wait_until
@@ -45,7 +47,7 @@ async def test_a_worker_frozen_holding_claims_between_statements_holds_up_no_wri
     cookie = session_cookie(base)
     customer = Customer(base, cookie)
     await customer.connect()
-    order_ids = place_orders(stack, session_keys=[session_key(cookie)], count=ORDERS, due_in=3.0)
+    order_ids = await asyncio.to_thread(place_orders, stack, session_keys=[session_key(cookie)], count=ORDERS, due_in=3.0)
     owed = set(pickup_alerts(stack, order_ids))
 
     frozen = stack.start_run_queue("--interval", "0.2", "--batch", "10")

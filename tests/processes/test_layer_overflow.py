@@ -10,6 +10,7 @@ acknowledged are pushed again; tabs show each id once.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,10 +56,10 @@ async def test_a_burst_that_overflows_the_channel_layer_still_shows_every_alert_
     # all fall due at one instant, late enough for the web server's next
     # refill to move their timers there, so its timers (if on) fire the burst.
     ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    item = menu_item_id(base)
+    item = await asyncio.to_thread(menu_item_id, base)
     orders = [await customer.place_orders(item, ORDERS_EACH, at=ahead) for customer in customers]
     order_ids = [order["id"] for placed in orders for order in placed]
-    fall_due(stack, order_ids, first_in=after_the_next_timer_refill())
+    await asyncio.to_thread(fall_due, stack, order_ids, first_in=after_the_next_timer_refill())
 
     for customer in customers:
         await customer.wait_until_shown(ORDERS_EACH, timeout=90)

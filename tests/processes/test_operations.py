@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -49,20 +50,21 @@ async def test_metrics_add_up_what_the_web_server_and_run_queue_pushed(stack):
     # Placed on the customer's socket, before any run_queue runs: the web server's timers push them.
     # Their timers are armed as they are placed (a move in the database would reach run_queue alone,
     # see stack_settings), so the due time has room for placing three on a busy machine.
-    placed = await customer.place_orders(menu_item_id(web), 3, at=pickup_at(3.0))
+    item = await asyncio.to_thread(menu_item_id, web)
+    placed = await customer.place_orders(item, 3, at=pickup_at(3.0))
     by_timers = [order["id"] for order in placed]
     await wait_until(lambda: all_sent(stack, by_timers), 30, "the web server's timers to push their alerts")
     # Not armed by the web server (placed elsewhere, half an hour ahead); brought forward with run_queue running.
-    by_worker = place_orders(stack, session_keys=[session_key(cookie)], count=2, due_in=None)
+    by_worker = await asyncio.to_thread(place_orders, stack, session_keys=[session_key(cookie)], count=2, due_in=None)
     stack.start_run_queue("--interval", "0.5")
-    fall_due(stack, by_worker, first_in=0)
+    await asyncio.to_thread(fall_due, stack, by_worker, first_in=0)
     await customer.wait_until_shown(5, timeout=30)
     await wait_until(lambda: all_acknowledged(stack, by_timers + by_worker), 30, "the tab's acknowledgements to be recorded")
     await wait_until(lambda: processed_count(stack, by_timers + by_worker) == 5, 30, "run_queue to make all five ready")
     # A pass is counted once it has finished: the one that made them ready may still be pushing.
     await wait_until(lambda: finished_passes(stack, web) >= 1, 30, "run_queue's pass to be counted")
 
-    page = metric_samples(stack.metrics(web))
+    page = metric_samples(await asyncio.to_thread(stack.metrics, web))
 
     # The logs say who pushed each alert first; the one scrape of the web server says the same for both processes.
     assert first_push_senders(stack) == {"timer": 3, "run_queue": 2}

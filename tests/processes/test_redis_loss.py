@@ -7,6 +7,7 @@ replay on reconnect.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from datetime import datetime, timezone
 
@@ -44,7 +45,7 @@ async def test_redis_losing_its_memory_mid_run_skips_no_order_and_repeats_none(s
     cookie = session_cookie(base)
     customer = Customer(base, cookie)
     await customer.connect()
-    order_ids = place_orders(stack, session_keys=[session_key(cookie)], count=200, due_in=3.0)
+    order_ids = await asyncio.to_thread(place_orders, stack, session_keys=[session_key(cookie)], count=200, due_in=3.0)
     owed = set(pickup_alerts(stack, order_ids))
     # Frozen mid-run, so Redis goes while orders are queued, claimed and half done.
     await freeze_between_writes(
@@ -54,7 +55,7 @@ async def test_redis_losing_its_memory_mid_run_skips_no_order_and_repeats_none(s
     if loss == "flushdb":
         stack.redis.client().flushdb()
     else:
-        stack.redis.restart()  # same port, empty memory; open sockets drop and reconnect
+        await asyncio.to_thread(stack.redis.restart)  # same port, empty memory; open sockets drop and reconnect
     worker.send_signal(signal.SIGCONT)
 
     await wait_until(lambda: processed_count(stack, order_ids) == 200, 60, "every order processed")

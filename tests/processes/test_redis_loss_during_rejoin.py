@@ -76,7 +76,9 @@ async def test_groups_lost_again_in_the_middle_of_their_rejoin_still_get_their_a
     process.send_signal(signal.SIGCONT)
 
     await wait_until(lambda: groups_in_redis(stack) == CUSTOMERS, 10, "every group joined again after the second loss")
-    order_ids = place_orders(stack, session_keys=[session_key(cookie) for cookie in cookies], count=CUSTOMERS, due_in=5.0)
+    order_ids = await asyncio.to_thread(
+        place_orders, stack, session_keys=[session_key(cookie) for cookie in cookies], count=CUSTOMERS, due_in=5.0
+    )
     owed = pickup_alerts(stack, order_ids)
     for customer in customers:
         await customer.wait_until_shown(1, timeout=30)

@@ -7,13 +7,13 @@ entries) run out with their lease and the next worker takes them over.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import asyncio
 
 import pytest
 
 from tests.processes.clients import Customer, session_cookie, session_key, wait_until
-from tests.processes.crashes import holding_writes, kill_between_writes
-from tests.processes.orders_in_bulk import move_pickup_time, place_orders
+from tests.processes.crashes import kill_between_writes
+from tests.processes.orders_in_bulk import fall_due, place_orders
 from tests.processes.records import (
     alerts_held_by_a_sender,
     all_acknowledged,
@@ -54,8 +54,8 @@ async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_n
     keys = [session_key(cookie) for cookie in cookies]
     # Half the orders wait half an hour ahead until the test makes them due;
     # the other half fall due together 3 s after the last is placed.
-    later = place_orders(stack, session_keys=keys, count=ORDERS // 2, due_in=None)
-    first_due = place_orders(stack, session_keys=keys, count=ORDERS // 2, due_in=3.0)
+    later = await asyncio.to_thread(place_orders, stack, session_keys=keys, count=ORDERS // 2, due_in=None)
+    first_due = await asyncio.to_thread(place_orders, stack, session_keys=keys, count=ORDERS // 2, due_in=3.0)
     order_ids = first_due + later
     alerts = pickup_alerts(stack, order_ids)
 
@@ -77,8 +77,7 @@ async def test_run_queue_killed_while_holding_claims_loses_nothing_and_repeats_n
         60,
         "the first orders made ready and their alerts acknowledged",
     )
-    with holding_writes(stack) as database:
-        move_pickup_time(stack, later, datetime.now(timezone.utc), database)
+    await asyncio.to_thread(fall_due, stack, later, first_in=0)  # may wait for SQLite's write lock
     held_orders = await kill_between_writes(
         stack, second, lambda: kitchen_queue_claims(stack), timeout=60, what="while it holds kitchen-queue entries"
     )

@@ -3,6 +3,8 @@ order is processed once and each alert pushed first once, by construction."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.processes.clients import Customer, session_cookie, session_key, wait_until
@@ -49,8 +51,8 @@ async def test_two_run_queues_and_a_web_timer_process_a_thousand_due_orders_exac
     for customer in customers:
         await customer.connect()
     keys = [session_key(customer.cookie) for customer in customers]
-    order_ids = place_orders(stack, session_keys=keys, count=ORDERS, due_in=None)
-    fall_due(stack, order_ids, first_in=after_the_next_timer_refill())
+    order_ids = await asyncio.to_thread(place_orders, stack, session_keys=keys, count=ORDERS, due_in=None)
+    await asyncio.to_thread(fall_due, stack, order_ids, first_in=after_the_next_timer_refill())
     assert processed_count(stack, order_ids) == 0
 
     await wait_until(lambda: processed_count(stack, order_ids) == ORDERS, 90, "1,000 orders processed")

@@ -10,6 +10,8 @@ its /metrics counts its own claims alone.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pickup.testing import metric_samples
@@ -58,7 +60,7 @@ async def test_customers_split_over_two_web_servers_get_each_alert_once_claimed_
     for customer in [*customers[servers[0]], *customers[servers[1]], shared[0], leaving]:
         await customer.connect()
 
-    item = menu_item_id(servers[0])
+    item = await asyncio.to_thread(menu_item_id, servers[0])
     # Placed an hour ahead: a time a few seconds ahead could pass while twenty-odd
     # orders are placed and tabs come and go. Made due once that is done.
     ahead = pickup_at(3600)
@@ -71,7 +73,7 @@ async def test_customers_split_over_two_web_servers_get_each_alert_once_claimed_
     left_orders = [order["id"] for order in await leaving.place_orders(item, 2, at=ahead, prefix="left")]
     await leaving.disconnect()
     placed = [order_id for order_ids in orders.values() for order_id in order_ids] + shared_order + left_orders
-    fall_due(stack, placed, first_in=3.0)  # after the next refill of either server
+    await asyncio.to_thread(fall_due, stack, placed, first_in=3.0)  # after the next refill of either server
 
     alerts = {base: set(pickup_alerts(stack, order_ids)) for base, order_ids in orders.items()}
     [shared_alert] = pickup_alerts(stack, shared_order)
@@ -95,7 +97,7 @@ async def test_customers_split_over_two_web_servers_get_each_alert_once_claimed_
     pushed_by = {base: set(first_pushes(stack, f"daphne-{port_of(base)}")) - {shared_alert} for base in servers}
     assert pushed_by == alerts
     # About one claim per alert: one each, and at most one lost race for the customer on both servers.
-    claims = {base: timer_claims(stack, base) for base in servers}
+    claims = {base: await asyncio.to_thread(timer_claims, stack, base) for base in servers}
     print("timer claims by server:", claims)
     assert sum(claim["won"] for claim in claims.values()) == len(everyone)
     assert sum(claim["lost"] for claim in claims.values()) <= 1
@@ -107,6 +109,6 @@ async def test_customers_split_over_two_web_servers_get_each_alert_once_claimed_
     # run_queue still covers everything no web server holds.
     stack.start_run_queue("--interval", "0.5")
     await wait_until(lambda: all_sent(stack, left_orders), 30, "run_queue to push the alerts of the tab that left")
-    assert {base: timer_claims(stack, base) for base in servers} == claims
+    assert {base: await asyncio.to_thread(timer_claims, stack, base) for base in servers} == claims
     for customer in [*customers[servers[0]], *customers[servers[1]], *shared]:
         await customer.disconnect()

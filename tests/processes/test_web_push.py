@@ -8,6 +8,7 @@ makes one, so what it counts as received is what a phone would show.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -132,7 +133,8 @@ async def test_a_customer_who_ordered_on_the_page_then_locked_the_phone_gets_the
         # reached the page before it closed, Web Push is still owed.
         customer = Customer(base, cookie, acknowledges=False)
         await customer.connect()
-        placed = await customer.place_order(menu_item_id(base), seconds=3)
+        item = await asyncio.to_thread(menu_item_id, base)
+        placed = await customer.place_order(item, seconds=3)
         await customer.disconnect()  # the phone goes into a pocket
 
         [alert] = service.wait_for(1, phone, timeout=60)
