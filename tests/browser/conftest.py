@@ -114,9 +114,12 @@ def site(tmp_path, prepared_database, pickup_soon):
             "from datetime import time, timedelta\n"
             "from django.utils import timezone\n"
             "from orders.models import OpeningHours, Restaurant\n"
-            f"opens = (timezone.localtime() + timedelta(seconds={pickup_soon})).replace(microsecond=0)\n"
+            "now = timezone.localtime()\n"
+            f"opens = (now + timedelta(seconds={pickup_soon})).replace(microsecond=0)\n"
             "restaurant = Restaurant.current()\n"
-            "OpeningHours.objects.filter(weekday=opens.weekday()).delete()\n"
+            # Today's hours go too: near midnight ``opens`` is tomorrow, and the rest of
+            # today must not offer a time before it.
+            "OpeningHours.objects.filter(weekday__in={now.weekday(), opens.weekday()}).delete()\n"
             "OpeningHours.objects.create(restaurant=restaurant, weekday=opens.weekday(), opens=opens.time(), closes=time(0))\n"
             "Restaurant.objects.filter(pk=restaurant.pk).update(preparation_minutes=0, slot_minutes=5, slot_capacity=12)\n"
         )
