@@ -57,12 +57,14 @@ bench-noisy: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.noisy_neighbour
 bench-rolling-restart: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.rolling_restart
+
 ## bench-topology: lateness, placement and claims through nginx on 1 and 2 web processes
 ## (pickup/cluster.py's topology; needs PostgreSQL at PICKUP_TEST_POSTGRES_URL, and nginx)
 bench-topology: $(VENV)/.dev-installed
 	bash scripts/prerequisites.sh msgfmt nginx
 	DEBUG=true $(BIN)/python manage.py compilemessages --ignore $(VENV) -v 0
 	$(BIN)/python -m bench.topology
+
 ## bench-peers: BullMQ, Celery and arq job-start lateness, for comparison (not in `bench`:
 ## installs them on first use, from PyPI and npm, into bench/peers/'s own git-ignored environments)
 bench-peers: $(VENV)/.dev-installed
