@@ -62,7 +62,7 @@ def picker_times(restaurant: Restaurant, day: date | None = None, *, now: dateti
     asgiref ``Local`` guarded by one lock for the whole process, and a week
     of 1-minute slots looked it up ten thousand times per page. Page loads in
     flight then queued on that lock: four at once served a third as many
-    pages a second as one at a time (BENCHMARKS.md, "Page loads").
+    pages a second as one at a time (BENCHMARKS.md, "The picker's time zone").
     """
     now = now or timezone.now()
     zone = timezone.get_current_timezone()
