@@ -7,7 +7,8 @@ would leave them holding their ports, and the next start would fail or talk to
 a stale server. So, on Linux, each child is started with
 ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: the kernel sends it SIGTERM when the
 parent dies, and it stops as on any SIGTERM (gracefully; nginx's master takes
-its workers with it, which SIGKILL would orphan).
+its workers with it, which SIGKILL would orphan). The launchers ask the same
+of their own parent, so that `make` killed stops them too (``stop_with_parent``).
 """
 
 from __future__ import annotations
@@ -50,12 +51,27 @@ def stop_with_this_process(sig: signal.Signals = signal.SIGTERM) -> Callable[[],
     parent = os.getpid()
 
     def in_the_child() -> None:
-        if _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent:  # the parent died before the line above: no signal will come
+        if not _signal_when_parent_dies(sig, parent):
             os._exit(1)
 
     return in_the_child
+
+
+def stop_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """Have this process sent ``sig`` when the one that started it dies: `make` for a launcher.
+
+    Without it, ``kill -9`` on `make run`'s make would leave the launcher,
+    and so all it started, running. Off Linux it does nothing.
+    """
+    if _prctl is not None and not _signal_when_parent_dies(sig, os.getppid()):
+        os.kill(os.getpid(), sig)
+
+
+def _signal_when_parent_dies(sig: int, parent: int) -> bool:
+    """Arm the signal; False if ``parent`` had already died, when no signal will come."""
+    if _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return os.getppid() == parent
 
 
 def start(command: list[str], **options) -> subprocess.Popen:

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pickup.child_processes import StopRequest  # noqa: E402
+from pickup import child_processes  # noqa: E402
 from pickup.cluster import Cluster  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/pickup_cluster"
@@ -53,6 +53,7 @@ def production_settings(database_url: str) -> dict[str, str]:
 
 
 def main() -> int:
+    child_processes.stop_with_parent()  # make killed: this stops, and so does all it started
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--web", type=int, default=os.cpu_count() or 1, help="daphne processes (default: one per core)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="run_queue processes (default: one per core)")
@@ -63,7 +64,7 @@ def main() -> int:
         return 1
     ensure_database(database_url)
 
-    stop = StopRequest().install()
+    stop = child_processes.StopRequest().install()
     settings = production_settings(database_url)
     cluster = Cluster(web=args.web, workers=args.workers, database_url=database_url, settings=settings,
                       port=int(os.environ.get("PORT", "8080")))

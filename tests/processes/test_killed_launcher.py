@@ -1,7 +1,8 @@
 """`make run` and `make run-cluster` killed by SIGKILL (the OOM killer, ``kill -9``, a terminal
-closed without a signal) take every process they started with them: nothing is left holding a port.
+closed without a signal), make itself or the script it runs, take every process they started with
+them: nothing is left holding a port.
 
-Each script is started as make starts it, on its embedded defaults
+Each is started with make, as the README says, on its embedded defaults
 (pickup/settings.py, not the tests' settings), but on a port no developer's
 `make run` or other test run uses, with its own Redis, database and temporary
 files (pickup/child_processes.py is what stops them).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -65,50 +67,64 @@ def can_listen(port: int) -> bool:
     return True
 
 
-async def kill_and_wait_for_its_processes_to_stop(launcher: subprocess.Popen, url: str, port: int, log: Path, *, expected: list[str]):
-    """Once ``url`` answers, SIGKILL ``launcher``; then every process it had started must stop
-    and its port be free. Whatever it leaves behind is killed afterwards, by pid."""
+def make(target: str, environment: dict[str, str], log: Path, *arguments: str) -> subprocess.Popen:
+    """`make <target>` with this test run's Python, never reinstalling its packages."""
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            ["make", "-o", ".venv/.dev-installed", target, f"BIN={Path(sys.executable).parent}", *arguments],
+            cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
+        )
+
+
+async def kill_and_wait_for_everything_to_stop(
+    started_by_make: subprocess.Popen, killed: str, url: str, port: int, log: Path, *, expected: list[str]
+):
+    """Once ``url`` answers, SIGKILL ``killed`` ("make", or the launcher's script); then every process
+    make had started must stop, and the port be free. What is left behind is killed afterwards, by pid."""
     started: list[Process] = []
     try:
-        await wait_until(lambda: launcher.poll() is not None or answers(url), 300, f"{url} to answer")
-        assert launcher.poll() is None, log.read_text(errors="replace")
-        started = descendants(launcher.pid)
+        await wait_until(lambda: started_by_make.poll() is not None or answers(url), 300, f"{url} to answer")
+        assert started_by_make.poll() is None, log.read_text(errors="replace")
+        started = descendants(started_by_make.pid)
         commands = " | ".join(process.command for process in started)
         assert all(name in commands for name in expected), commands
 
-        launcher.kill()
-        launcher.wait(30)
+        if killed == "make":
+            started_by_make.kill()
+        else:
+            [launcher] = [process for process in started if killed in process.command]
+            os.kill(launcher.pid, signal.SIGKILL)
+        started_by_make.wait(30)  # make, if only its child was killed, exits too
 
         await wait_until(
             lambda: not any(process.running() for process in started) and can_listen(port), 60,
-            lambda: "every process it started to stop; still running: "
+            lambda: "every process make started to stop; still running: "
             + " | ".join(process.command for process in started if process.running()),
         )
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait(30)
+        if started_by_make.poll() is None:
+            started_by_make.kill()
+            started_by_make.wait(30)
         for process in started:
             process.kill()
 
 
 @pytest.mark.timeout(600)  # migrating a new SQLite database on a busy machine takes a while
-async def test_make_run_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path):
+@pytest.mark.parametrize("killed", ["make", "scripts/run_all.py"])
+async def test_make_run_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path, killed):
     port = free_port()
-    with open(tmp_path / "make-run.log", "ab") as log:
-        make_run = subprocess.Popen(
-            [sys.executable, "scripts/run_all.py"], cwd=ROOT, env=make_run_environment(tmp_path, port),
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-    await kill_and_wait_for_its_processes_to_stop(
-        make_run, f"http://127.0.0.1:{port}/healthz", port, tmp_path / "make-run.log",
-        expected=["daphne", "run_queue", "redis-server"],
+    log = tmp_path / "make-run.log"
+    make_run = make("run", make_run_environment(tmp_path, port), log)
+    await kill_and_wait_for_everything_to_stop(
+        make_run, killed, f"http://127.0.0.1:{port}/healthz", port, log,
+        expected=["scripts/run_all.py", "daphne", "run_queue", "redis-server"],
     )
 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(600)
-async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path):
+@pytest.mark.parametrize("killed", ["make", "scripts/run_cluster.py"])
+async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path, killed):
     """nginx's master takes its worker with it; the Redis servers and sentinels stop too."""
     port = free_port()
     server = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -116,18 +132,17 @@ async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_r
     folder = Path(tempfile.mkdtemp(prefix="pickup-killed-cluster-"))
     folder.chmod(0o755)
     try:
-        with postgres_database(server) as database_url, open(tmp_path / "make-run-cluster.log", "ab") as log:
+        with postgres_database(server) as database_url:
             environment = {
                 "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)), "PYTHONUNBUFFERED": "1",
                 "PORT": str(port), "DATABASE_URL": database_url, "TMPDIR": str(folder),
             }
-            make_run_cluster = subprocess.Popen(
-                [sys.executable, "scripts/run_cluster.py", "--web", "1", "--workers", "1"], cwd=ROOT, env=environment,
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-            await kill_and_wait_for_its_processes_to_stop(
-                make_run_cluster, f"http://127.0.0.1:{port}/healthz", port, tmp_path / "make-run-cluster.log",
-                expected=["nginx: master", "nginx: worker", "daphne", "run_queue", "redis-server", "sentinel"],
+            log = tmp_path / "make-run-cluster.log"
+            make_run_cluster = make("run-cluster", environment, log, "ARGS=--web 1 --workers 1")
+            await kill_and_wait_for_everything_to_stop(
+                make_run_cluster, killed, f"http://127.0.0.1:{port}/healthz", port, log,
+                expected=["scripts/run_cluster.py", "nginx: master", "nginx: worker", "daphne", "run_queue",
+                          "redis-server", "sentinel"],
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
