@@ -7,8 +7,9 @@ would leave them holding their ports, and the next start would fail or talk to
 a stale server. So, on Linux, each child is started with
 ``prctl(PR_SET_PDEATHSIG, SIGTERM)``: the kernel sends it SIGTERM when the
 parent dies, and it stops as on any SIGTERM (gracefully; nginx's master takes
-its workers with it, which SIGKILL would orphan). The launchers ask the same
-of their own parent, so that `make` killed stops them too (``stop_with_parent``).
+its workers with it, which SIGKILL would orphan). The launchers themselves do
+not ask it of their own parent: ``nohup python scripts/run_all.py &`` must go on
+after its shell has gone.
 """
 
 from __future__ import annotations
@@ -55,16 +56,6 @@ def stop_with_this_process(sig: signal.Signals = signal.SIGTERM) -> Callable[[],
             os._exit(1)
 
     return in_the_child
-
-
-def stop_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
-    """Have this process sent ``sig`` when the one that started it dies: `make` for a launcher.
-
-    Without it, ``kill -9`` on `make run`'s make would leave the launcher,
-    and so all it started, running. Off Linux it does nothing.
-    """
-    if _prctl is not None and not _signal_when_parent_dies(sig, os.getppid()):
-        os.kill(os.getpid(), sig)
 
 
 def _signal_when_parent_dies(sig: int, parent: int) -> bool:

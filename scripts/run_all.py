@@ -114,7 +114,6 @@ def wait_until_serving(host: str, port: str, daphne: subprocess.Popen, timeout: 
 
 
 def main() -> int:
-    child_processes.stop_with_parent()  # make killed: this stops, and so does all it started
     os.environ.setdefault("DEBUG", "true")
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")

@@ -53,7 +53,6 @@ def production_settings(database_url: str) -> dict[str, str]:
 
 
 def main() -> int:
-    child_processes.stop_with_parent()  # make killed: this stops, and so does all it started
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--web", type=int, default=os.cpu_count() or 1, help="daphne processes (default: one per core)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="run_queue processes (default: one per core)")

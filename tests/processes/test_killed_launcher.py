@@ -1,6 +1,5 @@
-"""`make run` and `make run-cluster` killed by SIGKILL (the OOM killer, ``kill -9``, a terminal
-closed without a signal), make itself or the script it runs, take every process they started with
-them: nothing is left holding a port.
+"""`make run` and `make run-cluster` killed by SIGKILL (the OOM killer, ``kill -9``): the script
+make runs takes every process it started with it, and nothing is left holding a port.
 
 Each is started with make, as the README says, on its embedded defaults
 (pickup/settings.py, not the tests' settings), but on a port no developer's
@@ -77,9 +76,9 @@ def make(target: str, environment: dict[str, str], log: Path, *arguments: str) -
 
 
 async def kill_and_wait_for_everything_to_stop(
-    started_by_make: subprocess.Popen, killed: str, url: str, port: int, log: Path, *, expected: list[str]
+    started_by_make: subprocess.Popen, launcher_script: str, url: str, port: int, log: Path, *, expected: list[str]
 ):
-    """Once ``url`` answers, SIGKILL ``killed`` ("make", or the launcher's script); then every process
+    """Once ``url`` answers, SIGKILL ``launcher_script``; then every process
     make had started must stop, and the port be free. What is left behind is killed afterwards, by pid."""
     started: list[Process] = []
     try:
@@ -89,12 +88,9 @@ async def kill_and_wait_for_everything_to_stop(
         commands = " | ".join(process.command for process in started)
         assert all(name in commands for name in expected), commands
 
-        if killed == "make":
-            started_by_make.kill()
-        else:
-            [launcher] = [process for process in started if killed in process.command]
-            os.kill(launcher.pid, signal.SIGKILL)
-        started_by_make.wait(30)  # make, if only its child was killed, exits too
+        [launcher] = [process for process in started if launcher_script in process.command]
+        os.kill(launcher.pid, signal.SIGKILL)
+        started_by_make.wait(30)  # make exits once its child is gone
 
         await wait_until(
             lambda: not any(process.running() for process in started) and can_listen(port), 60,
@@ -110,21 +106,19 @@ async def kill_and_wait_for_everything_to_stop(
 
 
 @pytest.mark.timeout(600)  # migrating a new SQLite database on a busy machine takes a while
-@pytest.mark.parametrize("killed", ["make", "scripts/run_all.py"])
-async def test_make_run_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path, killed):
+async def test_make_run_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path):
     port = free_port()
     log = tmp_path / "make-run.log"
     make_run = make("run", make_run_environment(tmp_path, port), log)
     await kill_and_wait_for_everything_to_stop(
-        make_run, killed, f"http://127.0.0.1:{port}/healthz", port, log,
+        make_run, "scripts/run_all.py", f"http://127.0.0.1:{port}/healthz", port, log,
         expected=["scripts/run_all.py", "daphne", "run_queue", "redis-server"],
     )
 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("killed", ["make", "scripts/run_cluster.py"])
-async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path, killed):
+async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_running(tmp_path):
     """nginx's master takes its worker with it; the Redis servers and sentinels stop too."""
     port = free_port()
     server = os.environ.get("PICKUP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -140,7 +134,7 @@ async def test_make_run_cluster_killed_by_sigkill_leaves_none_of_its_processes_r
             log = tmp_path / "make-run-cluster.log"
             make_run_cluster = make("run-cluster", environment, log, "ARGS=--web 1 --workers 1")
             await kill_and_wait_for_everything_to_stop(
-                make_run_cluster, killed, f"http://127.0.0.1:{port}/healthz", port, log,
+                make_run_cluster, "scripts/run_cluster.py", f"http://127.0.0.1:{port}/healthz", port, log,
                 expected=["scripts/run_cluster.py", "nginx: master", "nginx: worker", "daphne", "run_queue",
                           "redis-server", "sentinel"],
             )
