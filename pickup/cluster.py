@@ -6,7 +6,8 @@ comes from the example files in deploy/, filled in for this machine
 (pickup/deploy_files.py): the nginx site, the systemd units' ``ExecStart``
 lines (run here as plain child processes, each in a session of its own so
 that a terminal's Ctrl-C reaches only the parent, which stops them
-gracefully), and the Redis and sentinel configurations. Like systemd, the
+gracefully, and each sent SIGTERM by the kernel if the parent dies:
+pickup/child_processes.py), and the Redis and sentinel configurations. Like systemd, the
 processes get only ``PATH`` and the settings in the environment file the
 units name. Everything runs from a temporary folder that ``stop`` removes.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from pickup import deploy_files
+from pickup import child_processes, deploy_files
 from pickup.redis_sentinel import SentinelRedis
 from pickup.redis_server import free_port
 from pickup.testing import wait_for_answer
@@ -103,7 +104,7 @@ class Cluster:
 
     def manage(self, *args: str, timeout: float = 300) -> str:
         # One-off commands count nothing worth a file in the metrics directory.
-        result = subprocess.run(
+        result = child_processes.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, "PROMETHEUS_MULTIPROC_DIR": ""},
             capture_output=True, text=True, timeout=timeout,
         )
@@ -114,7 +115,7 @@ class Cluster:
     def _unit(self, unit: str, instance: str, log_name: str) -> subprocess.Popen:
         command = deploy_files.exec_start(unit, instance, ROOT=ROOT, ENV_FILE=self.env_file)
         with open(self.log_dir / f"{log_name}.log", "ab") as log:
-            return subprocess.Popen(
+            return child_processes.start(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
 
@@ -139,7 +140,7 @@ class Cluster:
         main = self.dir / "nginx.conf"
         main.write_text(_NGINX_MAIN.format(dir=self.dir, log_dir=self.log_dir, user="user nobody nogroup;" if os.geteuid() == 0 else ""))
         with open(self.log_dir / "nginx.log", "ab") as log:
-            self.nginx = subprocess.Popen(
+            self.nginx = child_processes.start(
                 [NGINX, "-c", str(main), "-p", str(self.dir)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         wait_for_answer(self.base_url + "/healthz", self.nginx, timeout=60)
@@ -171,23 +172,9 @@ class Cluster:
 
     def stop(self) -> None:
         """Gracefully, front to back: daphne and run_queue by SIGTERM (each finishes its work), then nginx, then Redis."""
-        children = [*self.web.values(), *self.workers]
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(10)
-        if self.nginx is not None and self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)  # nginx's graceful shutdown
-            try:
-                self.nginx.wait(10)
-            except subprocess.TimeoutExpired:
-                self.nginx.kill()
-                self.nginx.wait(5)
+        child_processes.stop_all([*self.web.values(), *self.workers], within=30)
+        if self.nginx is not None:
+            child_processes.stop_all([self.nginx], within=10, sig=signal.SIGQUIT)  # nginx's graceful shutdown
         self.web.clear()
         self.workers.clear()
         self.redis.shutdown()

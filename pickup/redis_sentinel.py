@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from pickup import deploy_files
+from pickup import child_processes, deploy_files
 from pickup.redis_server import find_redis_server, free_port, redis_answers
 
 MASTER_NAME = "pickup"
@@ -47,7 +47,7 @@ class SentinelRedis:
 
     def _start(self, name: str, config: Path, *extra: str) -> None:
         log = open(self.dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
+        self.processes[name] = child_processes.start(
             [find_redis_server(), str(config), *extra], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
@@ -141,15 +141,7 @@ class SentinelRedis:
         self._wait(promoted, timeout, "the sentinels to promote the replica")
 
     def shutdown(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        child_processes.stop_all(self.processes.values(), within=10)
         self.processes.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 
+from pickup import child_processes
+
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
     try:
@@ -90,7 +92,7 @@ class PrivateRedis:
             "--save", "", "--appendonly", "no", "--dir", self.dir,
             "--maxmemory-policy", "noeviction", "--maxclients", "20000",
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = child_processes.start(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not redis_answers(self.url, timeout=0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:

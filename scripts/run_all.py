@@ -1,14 +1,14 @@
 """Run the whole of Pickup on one machine: Redis (if none answers), daphne and run_queue.
 
 Development defaults: DEBUG on, SQLite in ./db.sqlite3, the demo menu and a
-demo kitchen-staff account. Ctrl-C stops everything. In production run
+demo kitchen-staff account. Ctrl-C stops everything; if this process is
+killed instead (even by SIGKILL), its children stop too, on Linux. In production run
 daphne and run_queue as separate services instead (README, "Production").
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pickup import child_processes  # noqa: E402
 from pickup.redis_server import ensure_redis  # noqa: E402
 
 PYTHON = sys.executable
@@ -32,7 +33,9 @@ DEVELOPMENT_METRICS_DIR = ROOT / "var" / "metrics"
 
 def manage(*args: str) -> None:
     # One-off commands: nothing they count is worth a file in the metrics directory.
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""})
+    child_processes.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, check=True, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""}
+    )
 
 
 def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path = DEVELOPMENT_VAPID_FILE) -> None:
@@ -47,7 +50,9 @@ def use_development_vapid_keys(env_file: Path = ROOT / ".env", keys_file: Path =
     if all(configured.get(name) for name in VAPID_NAMES):
         return
     if not keys_file.exists():
-        made = subprocess.run([PYTHON, "manage.py", "vapid_keys"], cwd=ROOT, check=True, capture_output=True, text=True)
+        made = child_processes.run(
+            [PYTHON, "manage.py", "vapid_keys"], cwd=ROOT, check=True, capture_output=True, text=True
+        )
         keys_file.parent.mkdir(exist_ok=True)
         keys_file.touch(mode=0o600)
         keys_file.write_text(made.stdout)
@@ -108,17 +113,6 @@ def wait_until_serving(host: str, port: str, daphne: subprocess.Popen, timeout: 
     return False
 
 
-def stop_all(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
 def main() -> int:
     os.environ.setdefault("DEBUG", "true")
     host = os.environ.get("HOST", "127.0.0.1")
@@ -143,18 +137,19 @@ def main() -> int:
 
     # daphne's access log is plain text: with JSON logs it is off (README, "Operations").
     access_log = ["-v", "0"] if configured("LOG_FORMAT") == "json" else []
+    # Each stops with this process, even one killed by SIGKILL (pickup/child_processes.py).
     children = [
-        subprocess.Popen(
+        child_processes.start(
             [PYTHON, "-m", "daphne", "-b", host, "-p", port, *access_log,
              "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
              "pickup.asgi:application"],
             cwd=ROOT,
         ),
-        subprocess.Popen([PYTHON, "manage.py", "run_queue"], cwd=ROOT),
+        child_processes.start([PYTHON, "manage.py", "run_queue"], cwd=ROOT),
     ]
     if not wait_until_serving(host, port, children[0]):
         print(f"daphne did not start serving on {host}:{port} (see above); stopping.", file=sys.stderr)
-        stop_all(children)
+        child_processes.stop_all(children, within=15)
         if private_redis:
             private_redis.shutdown()
         return 1
@@ -166,22 +161,15 @@ def main() -> int:
         flush=True,
     )
 
-    stopping = False
-
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stop = child_processes.StopRequest().install()
     exit_code = 0
-    while not stopping:
+    while not stop.requested:
         for child in children:
             if child.poll() is not None:
                 print(f"{child.args[2]} exited with {child.returncode}; stopping.", file=sys.stderr)
-                exit_code, stopping = 1, True
+                exit_code, stop.requested = 1, True
         time.sleep(0.2)
-    stop_all(children)
+    child_processes.stop_all(children, within=15)
     if private_redis:
         private_redis.shutdown()
     return exit_code

@@ -6,7 +6,8 @@ DATABASE_URL (default: the machine's, database ``pickup_cluster``, created if
 missing and never dropped), and a private Redis primary, replica and three
 sentinels. Production settings (DEBUG off) over plain HTTP on loopback.
 Ctrl-C or SIGTERM stops everything gracefully and removes the temporary
-folder. The pieces and the files they come from: pickup/cluster.py, deploy/.
+folder; if this process is killed instead (even by SIGKILL), every process it
+started gets SIGTERM from the kernel and stops, on Linux (the folder stays). The pieces and the files they come from: pickup/cluster.py, deploy/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import sys
 import time
 import urllib.parse
@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pickup import child_processes  # noqa: E402
 from pickup.cluster import Cluster  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/pickup_cluster"
@@ -62,14 +63,7 @@ def main() -> int:
         return 1
     ensure_database(database_url)
 
-    stopping = False
-
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stop = child_processes.StopRequest().install()
     settings = production_settings(database_url)
     cluster = Cluster(web=args.web, workers=args.workers, database_url=database_url, settings=settings,
                       port=int(os.environ.get("PORT", "8080")))
@@ -87,11 +81,11 @@ def main() -> int:
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )
-        while not stopping:
+        while not stop.requested:
             gone = cluster.exited()
             if gone:
                 print(f"{', '.join(gone)} stopped; stopping everything.", file=sys.stderr)
-                exit_code, stopping = 1, True
+                exit_code, stop.requested = 1, True
             time.sleep(0.5)
     except RuntimeError as error:
         print(error, file=sys.stderr)
