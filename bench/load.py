@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import subprocess
 import sys
 from collections.abc import Iterator
+
+from pickup import child_processes
 
 SPIN = "while True: pass"
 
@@ -26,7 +27,8 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def background_load(processes: int) -> Iterator[None]:
     """Keep ``processes`` CPU-bound processes running for the duration of the block."""
-    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(processes)]
+    # Killed with the benchmark even by SIGKILL: a spinner left behind would load every later run.
+    spinners = [child_processes.start([sys.executable, "-c", SPIN]) for _ in range(processes)]
     try:
         yield
     finally:

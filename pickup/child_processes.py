@@ -65,9 +65,17 @@ def _signal_when_parent_dies(sig: int, parent: int) -> bool:
     return os.getppid() == parent
 
 
-def start(command: list[str], **options) -> subprocess.Popen:
-    """``subprocess.Popen`` for a child that stops with this process (``stop_with_this_process``)."""
-    return subprocess.Popen(command, preexec_fn=stop_with_this_process(), **options)
+def start(command: list[str], *, before_exec: Callable[[], None] | None = None, **options) -> subprocess.Popen:
+    """``subprocess.Popen`` for a child that stops with this process (``stop_with_this_process``);
+    ``before_exec`` runs in the child too (say, to set a resource limit)."""
+    stop_with_us = stop_with_this_process()
+    steps = [step for step in (stop_with_us, before_exec) if step is not None]
+
+    def in_the_child() -> None:
+        for step in steps:
+            step()
+
+    return subprocess.Popen(command, preexec_fn=in_the_child if steps else None, **options)
 
 
 def run(command: list[str], **options) -> subprocess.CompletedProcess:

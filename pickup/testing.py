@@ -27,6 +27,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pickup import child_processes
 from pickup.redis_server import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,11 +157,12 @@ class Stack:
         log = self._log(f"daphne-{port}")
         # As README's "Operations" says: daphne's access log is plain text, so with JSON logs it is off.
         access_log = ["-v", "0"] if self.env.get("LOG_FORMAT") == "json" else []
-        self.web[port] = subprocess.Popen(
+        # Stops with the test run (or benchmark) even if that is killed: pickup/child_processes.py.
+        self.web[port] = child_processes.start(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *access_log,
              "--websocket-max-message-size", "65536", "pickup.asgi:application"],
             cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, file_limit)) if file_limit else None,
+            before_exec=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, file_limit)) if file_limit else None,
         )
         url = f"http://127.0.0.1:{port}"
         wait_for_answer(url + "/healthz", self.web[port])
@@ -181,7 +183,7 @@ class Stack:
 
     def start_run_queue(self, *args: str) -> subprocess.Popen:
         log = self._log(f"run_queue-{len(self.workers)}")
-        worker = subprocess.Popen(
+        worker = child_processes.start(
             [sys.executable, "manage.py", "run_queue", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         self.workers.append(worker)

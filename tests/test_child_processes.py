@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from pickup import child_processes
 from tests.processes.process_tree import descendants
 
@@ -27,10 +29,25 @@ time.sleep(600)
 """
 
 
-def test_a_child_stops_when_the_process_that_started_it_is_killed_by_sigkill():
-    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+# As the tests' Stack starts daphne: with a step of its own before exec (an open-file limit).
+LAUNCHER_WITH_A_LIMIT = """
+import resource, sys, time
+from pickup import child_processes
+child_processes.start(
+    [sys.executable, "-c", "import resource, time; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], flush=True); time.sleep(600)"],
+    before_exec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (123, resource.getrlimit(resource.RLIMIT_NOFILE)[1])),
+)
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("launcher_code, child_says", [(LAUNCHER, None), (LAUNCHER_WITH_A_LIMIT, "123")])
+def test_a_child_stops_when_the_process_that_started_it_is_killed_by_sigkill(launcher_code, child_says):
+    launcher = subprocess.Popen([sys.executable, "-c", launcher_code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
-        assert launcher.stdout.readline() == "started\n"
+        said = {launcher.stdout.readline().strip() for _ in range(1 if child_says is None else 2)}
+        assert said == {"started"} | ({child_says} if child_says else set())
         [sleeper] = descendants(launcher.pid)
     finally:
         launcher.kill()
