@@ -35,7 +35,8 @@ def test_alerts_claimed_together_each_read_in_their_customers_language_in_claim_
     messages = alert_messages(alerts)
 
     assert [group for group, _ in messages] == [customer_group(alert.customer_id) for alert in alerts]
-    assert [message for _, message in messages] == [{"type": "pickup.alert", "alert": alert_payload(alert)} for alert in alerts]
+    one_by_one = [{"type": "pickup.alert", "alert": alert_payload(alert)} for alert in alerts]
+    assert [message for _, message in messages] == one_by_one
     by_order = {message["alert"]["order_id"]: message["alert"] for _, message in messages}
     assert by_order[english.pk]["message"] == f"Order {english.pickup_code} is ready, please collect it at the counter."
     assert by_order[chinese.pk]["message"] == f"订单 {chinese.pickup_code} 已做好，请到柜台取餐。"
