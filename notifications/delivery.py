@@ -22,7 +22,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from notifications import metrics, socket_pushes, web_pushes, webpush
-from notifications.payloads import alert_message
+from notifications.payloads import alert_messages
 from notifications.models import Alert
 from notifications.sender import push_alerts, push_alerts_sync
 from notifications.transports import Outcome, Result
@@ -52,7 +52,7 @@ class Pushes:
 def claim_ahead(alert_ids: list[int], ahead: timedelta) -> list[tuple[Alert, tuple[str, dict]]]:
     """The web timers' claim, shortly before the due time: each alert won with its message."""
     alerts = socket_pushes.claim_alerts(alert_ids=alert_ids, limit=len(alert_ids), ahead=ahead)
-    return [(alert, alert_message(alert)) for alert in alerts]
+    return list(zip(alerts, alert_messages(alerts), strict=True))
 
 
 async def push_async(claimed: list[tuple[Alert, tuple[str, dict]]]) -> Pushes:
@@ -74,7 +74,7 @@ def deliver_due(*, limit: int = 500) -> int:
     alerts = socket_pushes.claim_alerts(limit=limit)
     if not alerts:
         return 0
-    settle([Pushes(alerts, push_alerts_sync([alert_message(alert) for alert in alerts]))], "run_queue")
+    settle([Pushes(alerts, push_alerts_sync(alert_messages(alerts)))], "run_queue")
     return len(alerts)
 
 

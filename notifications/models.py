@@ -60,19 +60,24 @@ class Alert(models.Model):
         """The alert text, in the language the customer ordered in."""
         from django.utils import translation
 
-        code = self.order.pickup_code
         with translation.override(self.order.language):
-            if self.kind == self.Kind.PICKUP:
-                return str(_("Order %(code)s is ready, please collect it at the counter.") % {"code": code})
-            if self.kind == self.Kind.READY_EARLY:
-                return str(_("Good news: order %(code)s is ready early, please collect it at the counter.") % {"code": code})
-            if self.kind == self.Kind.REMINDER:
-                return str(_("Order %(code)s is waiting for you at the counter.") % {"code": code})
-            # The reason is stored as a code and translated now; older alerts carry free text.
-            reason = self.order.cancel_reason_text() or self.reason
-            if reason:
-                return str(_("Order %(code)s has been cancelled: %(reason)s") % {"code": code, "reason": reason})
-            return str(_("Order %(code)s has been cancelled. Sorry for the trouble.") % {"code": code})
+            return self.message_in_active_language()
+
+    def message_in_active_language(self) -> str:
+        """The alert text in the language active now: for callers that render many
+        alerts and switch to each customer's language once (notifications/payloads.py)."""
+        code = self.order.pickup_code
+        if self.kind == self.Kind.PICKUP:
+            return str(_("Order %(code)s is ready, please collect it at the counter.") % {"code": code})
+        if self.kind == self.Kind.READY_EARLY:
+            return str(_("Good news: order %(code)s is ready early, please collect it at the counter.") % {"code": code})
+        if self.kind == self.Kind.REMINDER:
+            return str(_("Order %(code)s is waiting for you at the counter.") % {"code": code})
+        # The reason is stored as a code and translated now; older alerts carry free text.
+        reason = self.order.cancel_reason_text() or self.reason
+        if reason:
+            return str(_("Order %(code)s has been cancelled: %(reason)s") % {"code": code, "reason": reason})
+        return str(_("Order %(code)s has been cancelled. Sorry for the trouble.") % {"code": code})
 
 
 class PushSubscription(models.Model):
