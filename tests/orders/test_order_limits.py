@@ -149,7 +149,9 @@ def test_orders_redis_cannot_count_are_refused_server_busy_with_nothing_stored(m
     """Redis out of reach (a failover's window, an outage): refused for a few seconds, each order, as a value."""
     nobody_listens = RedisPlace.from_settings(f"redis://127.0.0.1:{free_port()}/0", [], "")
     settings.CACHES = {"default": nobody_listens.cache(key_prefix="unreachable", socket_timeout=1, connect_timeout=1)}
-    orders = [services.NewOrder(f"customer-{n}", [(menu["set"].pk, 1)], pickup_in(3600), address="198.51.100.7") for n in range(3)]
+    orders = [
+        services.NewOrder(f"customer-{n}", [(menu["set"].pk, 1)], pickup_in(3600), address="198.51.100.7") for n in range(3)
+    ]
 
     results = services.place_orders(orders)
 

@@ -89,7 +89,9 @@ async def send_orders(customer: Customer, item: int, pickup_at: datetime, prefix
     return dict(zip(ids, replies, strict=True))
 
 
-async def send_until_accepted(customer: Customer, item: int, pickup_at: datetime, prefix: str, count: int) -> dict[str, dict]:
+async def send_until_accepted(
+    customer: Customer, item: int, pickup_at: datetime, prefix: str, count: int
+) -> dict[str, dict]:
     """As the page does: what is refused is sent again a second later, until ``count`` orders are accepted
     (right after the promotion a client may still find no primary for a moment). Every attempt with its reply."""
     attempts: dict[str, dict] = {}
@@ -145,7 +147,9 @@ async def test_an_order_sent_while_the_primary_is_dead_is_either_placed_whole_or
     accepted = {rid: reply["order"]["id"] for rid, reply in replies.items() if reply["type"] == "order.accepted"}
     assert len(refused) + len(accepted) == len(replies), replies
     # A refusal the page can retry: server_busy with retry_after and words for the customer (docs/protocol.md).
-    assert all(reply["code"] == "server_busy" and reply["retry_after"] > 0 and reply["message"] for reply in refused.values()), refused
+    assert all(
+        reply["code"] == "server_busy" and reply["retry_after"] > 0 and reply["message"] for reply in refused.values()
+    ), refused
     # With the limits on, Redis must count an order before it is written; without them nothing waits for Redis.
     assert set(during) <= set(refused) if limits_on else not refused, replies
     assert len(set(after) & set(accepted)) == AFTER_THE_FAILOVER, after  # once the replica is promoted, ordering works again
