@@ -6,6 +6,8 @@ import contextlib
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
+from redis import Redis
+
 from pickup.testing import Stack
 
 # Orders are placed this far ahead, so none falls due however long placing
@@ -72,7 +74,8 @@ def _move(ids, pickup_at):
 
 
 def move_pickup_time(
-    stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection, *, redis_down: bool = False
+    stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection, *, redis_down: bool = False,
+    redis: Redis | None = None,
 ) -> None:
     """Move orders placed ahead (``due_in=None``) to ``pickup_at``: their rows, pickup alerts and kitchen-queue scores.
 
@@ -81,6 +84,8 @@ def move_pickup_time(
     make orders due in Redis while the database still waits for its commit.
     The kitchen queue's scores change at once; with ``redis_down`` only the
     rows move, and run_queue's rebuild takes the new times from them when Redis is back.
+    ``redis`` is the server holding the kitchen queue when that is not the stack's own
+    (the primary Sentinel names).
     """
     marks = ",".join("?" * len(order_ids))
     stored = _utc_text(pickup_at)
@@ -96,12 +101,13 @@ def move_pickup_time(
     )
     if redis_down:
         return
-    client = stack.redis.client()
+    client = redis or stack.redis.client()
     try:
         score = int(pickup_at.timestamp() * 1000)
         client.zadd(stack.env["REDIS_KEY_PREFIX"] + "kitchen_queue", {str(order_id): score for order_id in order_ids})
     finally:
-        client.close()
+        if redis is None:
+            client.close()
 
 
 def _utc_text(moment: datetime) -> str:
@@ -109,20 +115,26 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0, redis_down: bool = False) -> None:
+def fall_due(
+    stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0, redis_down: bool = False,
+    redis: Redis | None = None,
+) -> None:
     """Bring orders placed well ahead to ``first_in`` seconds from now, ``step`` seconds apart.
 
     For tests that must do something first (close a tab, kill a server):
     they place ahead and let the orders fall due once that is done, instead
-    of hoping it is done in time. ``redis_down``: see ``move_pickup_time``.
+    of hoping it is done in time. ``redis_down`` and ``redis``: see ``move_pickup_time``.
     """
     now = datetime.now(timezone.utc)
     with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
         if not step:
-            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database, redis_down=redis_down)
+            move_pickup_time(
+                stack, order_ids, now + timedelta(seconds=first_in), database, redis_down=redis_down, redis=redis
+            )
         for n, order_id in enumerate(order_ids if step else []):
             move_pickup_time(
-                stack, [order_id], now + timedelta(seconds=first_in + n * step), database, redis_down=redis_down
+                stack, [order_id], now + timedelta(seconds=first_in + n * step), database, redis_down=redis_down,
+                redis=redis,
             )
 
 
