@@ -78,8 +78,8 @@ class RedisPlace:
         """django-redis's cache entry: only ever the primary, so a read never sees a replica's older value.
 
         A cache, not a store: while Redis cannot be reached (a failover's
-        seconds, an outage) a read is a miss and a write is dropped (and
-        logged), so the picker works its offers out afresh instead of
+        seconds, an outage) a read is a miss and a write is dropped (not
+        logged: settings.py), so the picker works its offers out afresh instead of
         failing. The kitchen queue and the limits use the connection, not
         this API, and still see the error.
         """

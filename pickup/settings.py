@@ -146,7 +146,10 @@ REDIS = RedisPlace.from_settings(
 )
 
 CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_timeout=5, connect_timeout=5)}
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a cache read or write Redis missed is logged, not raised
+# A cache read or write Redis missed is a miss, not an error, and not logged either: django-redis would
+# log each at ERROR with a traceback, three per picker request through an outage that /readyz, the
+# limits' warning and run_queue already report.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 
 # channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
 # the layer's blocking-receive timeout and closes idle sockets (1011), and the
