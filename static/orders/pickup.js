@@ -275,7 +275,8 @@
 
   /* Run ``then`` on a socket that belongs to a customer: start the session first if
      this browser has none (the first order), and reconnect so the socket carries it.
-     ``failed`` gets the server's words when it gave any (429 rate_limited). */
+     ``failed`` gets the server's words when it gave any (429 rate_limited; 503
+     server_busy while Redis cannot count new sessions, a failover's seconds). */
   function withSession(then, failed) {
     if (hasSession) { then(); return; }
     fetch(form.dataset.sessionUrl, {
@@ -283,8 +284,8 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": form.dataset.csrfToken }
     }).then(function (response) {
-      if (response.status === 429) {
-        return response.json().then(function (error) { failed(error.message); });
+      if (response.status === 429 || response.status === 503) {
+        return response.json().then(function (error) { failed(error.message); }, function () { failed(); });
       }
       if (!response.ok) { throw new Error("HTTP " + response.status); }
       hasSession = true;

@@ -6,6 +6,7 @@ import time
 import urllib.request
 
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from orders.limits import WINDOW_SECONDS
@@ -66,4 +67,31 @@ def test_a_customer_whose_network_started_too_many_sessions_is_told_when_to_try_
     expect(page.locator("#review-error")).to_contain_text("Too many new visits from your network. Please try again in")
     assert session_cookies(customer) == []
     assert site.query("SELECT COUNT(*) FROM orders_order")[0][0] == 0
+    customer.close()
+
+
+@pytest.mark.parametrize("pickup_soon", [120])  # the earliest time the page offered stays open through the retry
+def test_a_first_order_while_redis_cannot_count_new_sessions_is_told_to_try_again_then_goes_through(browser, site):
+    """A failover's seconds: the session limit cannot be counted, so POST /session/ answers 503 server_busy;
+    the page says so in the server's words, stores nothing, and the same tap a moment later orders."""
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name="Review order").click()
+    writes = redis.Redis.from_url(site.redis.url)
+    writes.client_pause(120_000, all=False)  # Redis takes no writes: counting a session times out (5 s)
+    try:
+        page.get_by_role("button", name="Confirm and pay").click()
+        expect(page.locator("#review-error")).to_have_text(
+            "The server is busy. Please try again in a few seconds.", timeout=30_000
+        )
+        assert session_cookies(customer) == [] and stored_sessions(site) == 0
+        assert site.query("SELECT COUNT(*) FROM orders_order")[0][0] == 0
+    finally:
+        writes.client_unpause()
+    page.get_by_role("button", name="Confirm and pay").click()
+    page.locator("#order-message").filter(has_text="Payment successful").wait_for(timeout=30_000)
+    assert site.query("SELECT COUNT(*) FROM orders_order")[0][0] == 1 and stored_sessions(site) == 1
     customer.close()
