@@ -16,6 +16,17 @@ from tests.processes.clients import session_cookie
 pytestmark = pytest.mark.browser
 
 
+def a_visitor_reviewing_a_first_order(browser, site):
+    """A new visitor on a phone with one breakfast in the cart, at the review step: "Confirm and pay" next."""
+    customer = browser.new_context(viewport=PHONE, locale="en-US")
+    page = customer.new_page()
+    page.goto(site.base_url + "/")
+    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
+    page.locator("input.quantity").first.fill("1")
+    page.get_by_role("button", name="Review order").click()
+    return customer, page
+
+
 def stored_sessions(site) -> int:
     return site.query("SELECT COUNT(*) FROM django_session")[0][0]
 
@@ -50,12 +61,7 @@ def test_a_visitor_stores_no_session_until_the_first_order_then_keeps_it_and_the
 
 
 def test_a_customer_whose_network_started_too_many_sessions_is_told_when_to_try_again(browser, site):
-    customer = browser.new_context(viewport=PHONE, locale="en-US")
-    page = customer.new_page()
-    page.goto(site.base_url + "/")
-    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
-    page.locator("input.quantity").first.fill("1")
-    page.get_by_role("button", name="Review order").click()
+    customer, page = a_visitor_reviewing_a_first_order(browser, site)
     # The limit counts per clock minute: the thirty sessions and the order must fall in one,
     # so they start with at least half a minute of it left, right before the order.
     left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
@@ -74,12 +80,7 @@ def test_a_customer_whose_network_started_too_many_sessions_is_told_when_to_try_
 def test_a_first_order_while_redis_cannot_count_new_sessions_is_told_to_try_again_then_goes_through(browser, site):
     """A failover's seconds: the session limit cannot be counted, so POST /session/ answers 503 server_busy;
     the page says so in the server's words, stores nothing, and the same tap a moment later orders."""
-    customer = browser.new_context(viewport=PHONE, locale="en-US")
-    page = customer.new_page()
-    page.goto(site.base_url + "/")
-    page.locator("#connection[data-state='connected']").wait_for(timeout=10_000)
-    page.locator("input.quantity").first.fill("1")
-    page.get_by_role("button", name="Review order").click()
+    customer, page = a_visitor_reviewing_a_first_order(browser, site)
     writes = redis.Redis.from_url(site.redis.url)
     writes.client_pause(120_000, all=False)  # Redis takes no writes: counting a session times out (5 s)
     try:
