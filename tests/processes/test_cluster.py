@@ -24,6 +24,7 @@ import websockets
 
 from pickup.cluster import ROOT, Cluster
 from pickup.testing import TEST_METRICS_TOKEN, TEST_SECRET_KEY, metric_samples, postgres_database
+from tests.pickup_moves import kitchen_queue_in, move_pickups
 from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, wait_until
 from tests.processes.orders_in_bulk import REFILL_EVERY_SECOND
 from tests.processes.records import all_acknowledged, all_sent, order_states, pickup_alerts
@@ -124,15 +125,13 @@ async def place(customer: Customer, item: int, dues: list[datetime]) -> list[int
 
 
 def fall_due(cluster: Cluster, order_ids: list[int], seconds: float) -> None:
-    """Bring the pickup alerts of orders placed well ahead to ``seconds`` from now, once they are all placed
-    (a time a few seconds ahead could pass while they are placed through nginx). The web servers' timers
-    hear of it at their next refill (every second here), run_queue at its next pass."""
-    moved = cluster.database.query(
-        "UPDATE notifications_alert SET due_at = now() + make_interval(secs => ?) "
-        "WHERE kind = 'pickup' AND order_id = ANY(?) RETURNING id",
-        [seconds, order_ids],
-    )
-    assert len(moved) == len(order_ids), moved
+    """Bring orders placed well ahead to ``seconds`` from now, once they are all placed (a time a few seconds
+    ahead could pass while they are placed through nginx): rows, pickup alerts and the kitchen queue on the
+    Redis primary. The web servers' timers hear of it at their next refill (every second here), run_queue
+    at its next pass."""
+    queue = kitchen_queue_in(cluster.redis.client, cluster.settings["REDIS_KEY_PREFIX"])
+    with psycopg.connect(cluster.database.url, connect_timeout=20) as database:  # committed on leaving
+        move_pickups(database, order_ids, datetime.now(UTC) + timedelta(seconds=seconds), kitchen_queue=queue)
 
 
 @pytest.mark.parametrize("timings", [REFILL_EVERY_SECOND])
