@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 import psutil
 import websockets
 
-from bench import load
+from bench import core_time, load
 from bench.common import Profile, cpu_seconds, create_sessions, percentiles, print_table, raise_file_limit, start_stack, write_results
 from pickup.testing import metric_samples
 
@@ -140,15 +140,23 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
         # the rest of the machine barely moves, to compare commits with.
         daphne = psutil.Process(next(iter(stack.web.values())).pid)
         daphne_cpu = []
+        event_loop = core_time.EventLoopTrace(daphne.pid) if core_time.available(daphne.pid) else None
 
         def before_due():
             daphne_cpu.append(cpu_seconds(daphne))
+            if event_loop is not None:
+                event_loop.start()
             if profile:
                 pids = {"daphne": daphne.pid, "run_queue": stack.workers[0].pid, "client": os.getpid()}
                 spies.append(Profile(f"{path}-{shape}", pids, seconds=window + 1.5))
 
+        def all_arrived():
+            daphne_cpu.append(cpu_seconds(daphne))
+            if event_loop is not None:
+                event_loop.stop()
+
         delivered = await rush(crowd, item, alerts=alerts, shape=shape, window=window, before_due=before_due,
-                               all_arrived=lambda: daphne_cpu.append(cpu_seconds(daphne)))
+                               all_arrived=all_arrived)
         first_pushes = first_pushes_by_sender(stack.metrics(base))
         await crowd.close()
         for spy in spies:
@@ -158,9 +166,24 @@ async def measure(*, customers: int, alerts: int, shape: str, path: str, window:
             "first_pushes": first_pushes,
             "daphne_cpu_ms": round((daphne_cpu[1] - daphne_cpu[0]) * 1000, 1),
             "by_timers_percent": round(100 * first_pushes["timer"] / max(1, sum(first_pushes.values())), 1),
+            **(where_the_time_went(event_loop, crowd) if event_loop is not None else {}),
         }
     finally:
         stack.stop()
+
+
+def where_the_time_went(event_loop: core_time.EventLoopTrace, crowd: Customers) -> dict:
+    """The web server's event loop from due time to arrival (bench/core_time.py): lateness counted in its
+    CPU, and how long, from the first due time to the last arrival, it waited for a core."""
+    arrivals = {order_id: min(times) for order_id, times in crowd.received.items()}
+    cpu_to_arrival = [event_loop.between(crowd.due[order_id], arrived)[0] for order_id, arrived in arrivals.items()]
+    first_due, last_arrival = min(crowd.due.values()), max(arrivals.values())
+    cpu, waiting = event_loop.between(first_due, last_arrival)
+    return {
+        "cpu_to_arrival_ms": percentiles(cpu_to_arrival),
+        "event_loop_window_ms": {"wall": round((last_arrival - first_due) * 1000, 1), "cpu": round(cpu, 1),
+                                 "waiting_for_a_core": round(waiting, 1)},
+    }
 
 
 def first_pushes_by_sender(metrics: str) -> dict[str, int]:
@@ -193,10 +216,16 @@ def main() -> None:
                                                  window=args.window, profile=args.profile)))
     rows = [{"path": r["path"], "shape": r["shape"], "alerts": r["alerts"], **{k: r["lateness_ms"][k] for k in ("p50", "p90", "p99", "max")},
              "lost": r["lost"], "dup": r["duplicates"], "early": r["early"], "by_timers_%": r["by_timers_percent"],
-             "daphne_cpu_ms": r["daphne_cpu_ms"]}
+             "daphne_cpu_ms": r["daphne_cpu_ms"],
+             "cpu_to_arrival_p50": r.get("cpu_to_arrival_ms", {}).get("p50"),
+             "cpu_to_arrival_max": r.get("cpu_to_arrival_ms", {}).get("max"),
+             "waited_for_core_ms": r.get("event_loop_window_ms", {}).get("waiting_for_a_core")}
             for r in runs]
     print_table(f"Alert lateness, due time → arrival on the customer's socket (ms), background load {args.background_load}", rows,
-                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early", "by_timers_%", "daphne_cpu_ms"])
+                ["path", "shape", "alerts", "p50", "p90", "p99", "max", "lost", "dup", "early", "by_timers_%", "daphne_cpu_ms",
+                 "cpu_to_arrival_p50", "cpu_to_arrival_max", "waited_for_core_ms"])
+    print("cpu_to_arrival: the web server's event-loop CPU between an alert's due time and its arrival; "
+          "waited_for_core: the event loop ready to run with no core free, first due time to last arrival (bench/core_time.py)")
     print(f"results: {write_results('lateness', {'background_load': args.background_load, 'runs': runs})}")
 
 

@@ -16,15 +16,23 @@ does not have. The counting itself is two Redis commands.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_redis import get_redis_connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from pickup import busy
 from pickup.errors import PickupError
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 CUSTOMER = "customer"
@@ -50,13 +58,30 @@ def _key(name: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}limits:{name}"
 
 
+@contextmanager
+def _counting() -> Iterator[None]:
+    """Refuse, for a few seconds, what cannot be counted: Redis out of reach (a failover, an outage).
+
+    The attempt is turned away before anything is written, with ``server_busy``
+    and ``retry_after``, so the page can simply try again (docs/protocol.md).
+    """
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        logger.warning("order and session limits cannot be counted, Redis not reachable (%s); refusing for now", error)
+        raise PickupError(
+            "server_busy", _("The server is busy. Please try again in a few seconds."), retry_after=busy.RETRY_AFTER_SECONDS
+        ) from error
+
+
 def count_order_attempts(attempts: list[tuple[str, str]], *, now: float | None = None) -> list[int | None]:
     """Count order attempts, each (customer id, client address); per attempt the
     seconds until it may be tried again when over a limit, else None.
 
     Every attempt counts, refused ones included: a script sending orders
     that fail must not get a free ride. A limit of 0 switches that count
-    off. One pipelined round trip for a whole batch of placements.
+    off. One pipelined round trip for a whole batch of placements. Redis
+    out of reach refuses the whole batch with ``server_busy`` (``_counting``).
     """
     now = clock() if now is None else now
     window = int(now // WINDOW_SECONDS)
@@ -74,7 +99,8 @@ def count_order_attempts(attempts: list[tuple[str, str]], *, now: float | None =
         key = _key(f"{kind}:{who}:{window}")
         pipeline.incr(key)
         pipeline.expire(key, WINDOW_SECONDS * 2)
-    counts = iter(pipeline.execute()[::2])
+    with _counting():
+        counts = iter(pipeline.execute()[::2])
     waits: list[int | None] = []
     blocked: dict[str, float] = {}
     for pairs in counted:
@@ -82,7 +108,8 @@ def count_order_attempts(attempts: list[tuple[str, str]], *, now: float | None =
         blocked.update(dict.fromkeys(over, ends_at))
         waits.append(max(1, math.ceil(ends_at - now)) if over else None)
     if blocked:
-        redis.zadd(_key("blocked"), blocked)
+        with _counting():
+            redis.zadd(_key("blocked"), blocked)
     return waits
 
 
@@ -93,6 +120,7 @@ def count_session_start(address: str, *, now: float | None = None) -> int | None
 
     A session costs nothing to ask for, and each is a database row and a
     customer the order limits count afresh. Refused attempts count too.
+    Redis out of reach raises ``server_busy`` (``_counting``).
     """
     limit = settings.PICKUP_SESSIONS_PER_MINUTE_PER_ADDRESS
     if not limit or not address:
@@ -103,7 +131,8 @@ def count_session_start(address: str, *, now: float | None = None) -> int | None
     pipeline = get_redis_connection("default").pipeline(transaction=False)
     pipeline.incr(key)
     pipeline.expire(key, WINDOW_SECONDS * 2)
-    started, _expiry = pipeline.execute()
+    with _counting():
+        started, _expiry = pipeline.execute()
     if started <= limit:
         return None
     return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))

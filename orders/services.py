@@ -160,7 +160,11 @@ def place_orders(new_orders: list[NewOrder]) -> list[Order | PickupError]:
     items = MenuItem.objects.in_bulk({item_id for new in new_orders for item_id, _quantity in new.lines})
     results: list[Order | PickupError | None] = [None] * len(new_orders)
     by_slot: dict[datetime, list[tuple[int, pickup_times.Slot, list]]] = defaultdict(list)
-    waits = limits.count_order_attempts([(new.customer_id, new.address) for new in new_orders])
+    try:
+        waits = limits.count_order_attempts([(new.customer_id, new.address) for new in new_orders])
+    except PickupError as refusal:  # Redis cannot count them (a failover): the whole batch, nothing written
+        metrics.count_placement([refusal] * len(new_orders))
+        return [refusal] * len(new_orders)
     open_orders = _open_order_counts({new.customer_id for new in new_orders})
     for index, new in enumerate(new_orders):
         try:

@@ -24,6 +24,7 @@ from orders.identity import restaurant_card
 from orders.payloads import status_note
 from orders.picker import parse_day, picker_times
 from pickup.addresses import client_address
+from pickup.errors import PickupError
 
 def _page_text() -> dict[str, str]:
     """Texts the page's script shows, translated on the server."""
@@ -72,17 +73,25 @@ def start_session(request: HttpRequest) -> HttpResponse:
     CSRF-protected like any form: the page sends its token. The WebSocket
     opened afterwards carries the cookie (docs/protocol.md, "Session"). New
     sessions are counted per client address (orders/limits.py): one too many
-    is answered 429 ``rate_limited`` with ``Retry-After``.
+    is answered 429 ``rate_limited`` with ``Retry-After``; while Redis cannot
+    count them (a failover), 503 ``server_busy``.
     """
     if existing_customer_id(request) is None:
-        retry_after = limits.count_session_start(client_address(request))
+        try:
+            retry_after = limits.count_session_start(client_address(request))
+        except PickupError as refusal:  # Redis out of reach: nothing started, try again shortly
+            return _refused(refusal, 503)
         if retry_after is not None:
-            response = JsonResponse(limits.sessions_rate_limited(retry_after).as_dict(), status=429)
-            response["Retry-After"] = str(retry_after)
-            return response
+            return _refused(limits.sessions_rate_limited(retry_after), 429)
     start_customer(request)
     _customer(request)
     return HttpResponse(status=204)
+
+
+def _refused(refusal: PickupError, status: int) -> JsonResponse:
+    response = JsonResponse(refusal.as_dict(), status=status)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 @require_GET

@@ -75,8 +75,15 @@ class RedisPlace:
         }
 
     def cache(self, *, key_prefix: str, socket_timeout: float, connect_timeout: float) -> dict:
-        """django-redis's cache entry: only ever the primary, so a read never sees a replica's older value."""
-        options = {"SOCKET_TIMEOUT": socket_timeout, "SOCKET_CONNECT_TIMEOUT": connect_timeout}
+        """django-redis's cache entry: only ever the primary, so a read never sees a replica's older value.
+
+        A cache, not a store: while Redis cannot be reached (a failover's
+        seconds, an outage) a read is a miss and a write is dropped (and
+        logged), so the picker works its offers out afresh instead of
+        failing. The kitchen queue and the limits use the connection, not
+        this API, and still see the error.
+        """
+        options = {"SOCKET_TIMEOUT": socket_timeout, "SOCKET_CONNECT_TIMEOUT": connect_timeout, "IGNORE_EXCEPTIONS": True}
         location = self.url
         if self.sentinels:
             options.update(

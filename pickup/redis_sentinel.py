@@ -130,6 +130,19 @@ class SentinelRedis:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
+    def hold_failover(self) -> None:
+        """Keep the sentinels from declaring the primary down (for an hour), so a test can act while it is
+        dead and not yet replaced (the failover window) for as long as it needs, however busy the machine."""
+        self._down_after(3_600_000)
+
+    def release_failover(self) -> None:
+        """Back to the short ``DOWN_AFTER_MS``: a dead primary is replaced within seconds."""
+        self._down_after(DOWN_AFTER_MS)
+
+    def _down_after(self, milliseconds: int) -> None:
+        for port in self.sentinel_ports:
+            self._sentinel(port).sentinel_set(MASTER_NAME, "down-after-milliseconds", milliseconds)
+
     def wait_for_failover(self, timeout: float = 60) -> None:
         """Until the sentinels name the replica primary and it accepts writes."""
 

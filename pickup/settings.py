@@ -146,6 +146,7 @@ REDIS = RedisPlace.from_settings(
 )
 
 CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_timeout=5, connect_timeout=5)}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a cache read or write Redis missed is logged, not raised
 
 # channels-redis 4.3 on redis-py 8: the pool's default 5 s socket timeout equals
 # the layer's blocking-receive timeout and closes idle sockets (1011), and the

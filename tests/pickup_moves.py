@@ -86,16 +86,12 @@ def move_pickups_here(order_ids: list[int], pickup_at: datetime) -> None:
     move_pickups(connection.connection, order_ids, pickup_at, kitchen_queue=add_to_kitchen_queue)
 
 
-def kitchen_queue_in(client: Callable[[], redis.Redis], key_prefix: str) -> KitchenQueue:
-    """Another installation's kitchen queue, in the Redis ``client()`` connects to, under ``key_prefix``:
-    ``kitchen_queue.add_many`` without this process's settings."""
+def kitchen_queue_in(client: redis.Redis, key_prefix: str) -> KitchenQueue:
+    """Another installation's kitchen queue, in the Redis of ``client`` under ``key_prefix``:
+    ``kitchen_queue.add_many`` without this process's settings. The caller closes ``client``."""
 
     def add_many(entries: list[tuple[int, datetime]]) -> None:
-        connection = client()
-        try:
-            connection.zadd(key_prefix + "kitchen_queue", {str(order_id): score_of(when) for order_id, when in entries})
-        finally:
-            connection.close()
+        client.zadd(key_prefix + "kitchen_queue", {str(order_id): score_of(when) for order_id, when in entries})
 
     return add_many
 

@@ -21,6 +21,10 @@ def test_lateness_benchmark_counts_every_alert_once():
     assert set(result["lateness_ms"]) >= {"p50", "p90", "p99", "max"}
     # Who pushed each alert first, as /metrics counts it: every alert once, by one of the two.
     assert sum(result["first_pushes"].values()) == 10
+    # The web server's event loop, read from the kernel (bench/core_time.py): CPU and the wait for a core.
+    assert set(result["cpu_to_arrival_ms"]) >= {"p50", "max"} and result["cpu_to_arrival_ms"]["p50"] >= 0
+    window = result["event_loop_window_ms"]
+    assert window["cpu"] >= 0 and window["waiting_for_a_core"] >= 0 and window["wall"] >= result["lateness_ms"]["max"] * 0.9
 
 
 def test_drain_benchmark_processes_every_order_once():

@@ -9,8 +9,11 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from orders import limits
+from orders import limits, services
 from orders.models import Order
+from pickup import busy
+from pickup.redis_clients import RedisPlace
+from pickup.redis_server import free_port
 from tests.conftest import customer_communicator, customer_session, order_message, pickup_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +143,17 @@ def test_staff_without_order_permissions_cannot_see_blocked_customers(client, db
     user = User.objects.create_user("visitor", password="a long visitor password 42", is_staff=True)
     client.force_login(user)
     assert client.get(reverse("admin:orders_blocked")).status_code == 403
+
+
+def test_orders_redis_cannot_count_are_refused_server_busy_with_nothing_stored(menu, order_limits, settings):
+    """Redis out of reach (a failover's window, an outage): refused for a few seconds, each order, as a value."""
+    nobody_listens = RedisPlace.from_settings(f"redis://127.0.0.1:{free_port()}/0", [], "")
+    settings.CACHES = {"default": nobody_listens.cache(key_prefix="unreachable", socket_timeout=1, connect_timeout=1)}
+    orders = [
+        services.NewOrder(f"customer-{n}", [(menu["set"].pk, 1)], pickup_in(3600), address="198.51.100.7") for n in range(3)
+    ]
+
+    results = services.place_orders(orders)
+
+    assert [(result.code, result.retry_after) for result in results] == [("server_busy", busy.RETRY_AFTER_SECONDS)] * 3
+    assert not Order.objects.exists()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from pickup.redis_sentinel import SentinelRedis
 from pickup.testing import Stack
 
 
@@ -21,4 +22,11 @@ def stack_settings():
 def stack(tmp_path, prepared_database, stack_env, stack_settings):
     with Stack(log_dir=str(tmp_path), env=stack_env, settings=stack_settings) as running:
         running.prepare(template=prepared_database)
+        yield running
+
+
+@pytest.fixture
+def sentinel_redis():
+    """A private Redis primary, replica and three sentinels (pickup/redis_sentinel.py)."""
+    with SentinelRedis() as running:
         yield running

@@ -6,6 +6,8 @@ import contextlib
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
+from redis import Redis
+
 from pickup.testing import Stack
 from tests.pickup_moves import kitchen_queue_in, move_pickups
 
@@ -58,7 +60,8 @@ print(",".join(map(str, ids)))
 
 
 def move_pickup_time(
-    stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection, *, redis_down: bool = False
+    stack: Stack, order_ids: list[int], pickup_at: datetime, database: sqlite3.Connection, *, redis_down: bool = False,
+    redis: Redis | None = None,
 ) -> None:
     """Move orders placed ahead (``due_in=None``) to ``pickup_at``: their rows, pickup alerts and kitchen-queue scores.
 
@@ -67,25 +70,38 @@ def move_pickup_time(
     make orders due in Redis while the database still waits for its commit.
     The kitchen queue's scores change at once; with ``redis_down`` only the
     rows move, and run_queue's rebuild takes the new times from them when Redis is back.
+    ``redis`` is the server holding the kitchen queue when that is not the stack's own
+    (the primary Sentinel names).
     """
-    queue = None if redis_down else kitchen_queue_in(stack.redis.client, stack.env["REDIS_KEY_PREFIX"])
-    move_pickups(database, order_ids, pickup_at, kitchen_queue=queue)
+    client = redis or stack.redis.client()
+    try:
+        queue = None if redis_down else kitchen_queue_in(client, stack.env["REDIS_KEY_PREFIX"])
+        move_pickups(database, order_ids, pickup_at, kitchen_queue=queue)
+    finally:
+        if redis is None:
+            client.close()
 
 
-def fall_due(stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0, redis_down: bool = False) -> None:
+def fall_due(
+    stack: Stack, order_ids: list[int], *, first_in: float, step: float = 0.0, redis_down: bool = False,
+    redis: Redis | None = None,
+) -> None:
     """Bring orders placed well ahead to ``first_in`` seconds from now, ``step`` seconds apart.
 
     For tests that must do something first (close a tab, kill a server):
     they place ahead and let the orders fall due once that is done, instead
-    of hoping it is done in time. ``redis_down``: see ``move_pickup_time``.
+    of hoping it is done in time. ``redis_down`` and ``redis``: see ``move_pickup_time``.
     """
     now = datetime.now(timezone.utc)
     with contextlib.closing(sqlite3.connect(stack.db_path, timeout=20)) as database, database:
         if not step:
-            move_pickup_time(stack, order_ids, now + timedelta(seconds=first_in), database, redis_down=redis_down)
+            move_pickup_time(
+                stack, order_ids, now + timedelta(seconds=first_in), database, redis_down=redis_down, redis=redis
+            )
         for n, order_id in enumerate(order_ids if step else []):
             move_pickup_time(
-                stack, [order_id], now + timedelta(seconds=first_in + n * step), database, redis_down=redis_down
+                stack, [order_id], now + timedelta(seconds=first_in + n * step), database, redis_down=redis_down,
+                redis=redis,
             )
 
 

@@ -8,6 +8,7 @@ asserted is what customers received, the database's record and /metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -130,8 +131,11 @@ def fall_due(cluster: Cluster, order_ids: list[int], seconds: float) -> None:
     ahead could pass while they are placed through nginx): rows, pickup alerts and the kitchen queue on the
     Redis primary. The web servers' timers hear of it at their next refill (every second here), run_queue
     at its next pass."""
-    queue = kitchen_queue_in(cluster.redis.client, cluster.settings["REDIS_KEY_PREFIX"])
-    with psycopg.connect(cluster.database.url, connect_timeout=20) as database:  # committed on leaving
+    with (
+        contextlib.closing(cluster.redis.client()) as primary,
+        psycopg.connect(cluster.database.url, connect_timeout=20) as database,  # committed on leaving
+    ):
+        queue = kitchen_queue_in(primary, cluster.settings["REDIS_KEY_PREFIX"])
         move_pickups(database, order_ids, datetime.now(UTC) + timedelta(seconds=seconds), kitchen_queue=queue)
 
 
