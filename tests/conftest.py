@@ -20,10 +20,10 @@ from django.utils import timezone
 from notifications.memberships import memberships
 from notifications.models import Alert
 from notifications.timers import alert_timers
-from orders import kitchen_queue
 from orders.customers import SESSION_KEY
-from orders.models import MenuItem, Order, Restaurant
+from orders.models import MenuItem, Restaurant
 from tests.environment import private_redis
+from tests.pickup_moves import move_pickups_here
 
 
 @pytest.fixture(autouse=True)
@@ -131,17 +131,11 @@ def pickup_in(seconds: float) -> datetime:
 def move_pickup(order_id: int, pickup_at: datetime) -> Alert:
     """Bring an order placed well ahead to ``pickup_at`` (a moment ago, or a moment ahead); its pickup alert.
 
-    An order placed a few hundred milliseconds ahead is refused as past if
-    placing stalls that long (pickup_time_past); placed ahead and moved
-    once placed, the time placing took never counts. Its row, its pickup
-    alert and its kitchen-queue entry move together, and its web timer is
-    armed again, as a reschedule does after commit.
+    Its row, its pickup alert and its kitchen-queue entry move together
+    (tests/pickup_moves.py says why tests place ahead and move), and its web
+    timer is armed again, as a reschedule does after commit.
     """
-    order = Order.objects.get(pk=order_id)
-    shift = pickup_at - order.pickup_at
-    Order.objects.filter(pk=order_id).update(pickup_at=pickup_at, preparation_at=order.preparation_at + shift)
-    Alert.objects.filter(order_id=order_id, kind=Alert.Kind.PICKUP).update(due_at=pickup_at)
-    kitchen_queue.add_many([(order_id, pickup_at)])
+    move_pickups_here([order_id], pickup_at)
     alert = Alert.objects.get(order_id=order_id, kind=Alert.Kind.PICKUP)
     alert_timers.arm(alert.pk, alert.due_at, alert.customer_id)
     return alert

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from redis import Redis
 
 from pickup.testing import Stack
+from tests.pickup_moves import kitchen_queue_in, move_pickups
 
 # Orders are placed this far ahead, so none falls due however long placing
 # takes; their pickup time is moved to the one wanted once all are stored.
@@ -34,17 +35,15 @@ def place_orders(
     A test holding sockets open calls it with ``asyncio.to_thread``: the
     shell takes seconds, tens of them on a loaded machine.
     """
-    move = "" if due_in is None else f"_move(ids, timezone.now() + timedelta(seconds={due_in}))"
+    move = "" if due_in is None else f"move_pickups_here(ids, timezone.now() + timedelta(seconds={due_in}))"
     code = f"""
 from datetime import timedelta
 from django.contrib.sessions.backends.db import SessionStore
-from django.db.models import F
 from django.utils import timezone
-from notifications.models import Alert, WebPush
-from notifications.web_pushes import WAIT_FOR_PAGE
-from orders import kitchen_queue, services
+from orders import services
 from orders.customers import SESSION_KEY
-from orders.models import MenuItem, Order
+from orders.models import MenuItem
+from tests.pickup_moves import move_pickups_here
 item = MenuItem.objects.first().pk
 customers = [SessionStore(session_key=key)[SESSION_KEY] for key in {list(session_keys or [])!r}]
 placed_at = timezone.now() + timedelta(seconds={PLACED_AHEAD.total_seconds()})
@@ -54,23 +53,10 @@ ids = [
     ).pk
     for n in range({count})
 ]
-{_MOVE_IN_SHELL}
 {move}
 print(",".join(map(str, ids)))
 """
     return [int(order_id) for order_id in stack.shell(code, timeout=300).strip().split(",")]
-
-
-# What move_pickup_time does, in the shell's Django: orders, their pickup
-# alerts (and Web Pushes) and the kitchen queue's scores move together.
-_MOVE_IN_SHELL = """
-def _move(ids, pickup_at):
-    shift = pickup_at - placed_at
-    Order.objects.filter(pk__in=ids).update(pickup_at=pickup_at, preparation_at=F("preparation_at") + shift)
-    Alert.objects.filter(order_id__in=ids, kind=Alert.Kind.PICKUP).update(due_at=pickup_at)
-    WebPush.objects.filter(alert__order_id__in=ids).update(send_after=pickup_at + WAIT_FOR_PAGE)
-    kitchen_queue.add_many([(order_id, pickup_at) for order_id in ids])
-"""
 
 
 def move_pickup_time(
@@ -87,32 +73,13 @@ def move_pickup_time(
     ``redis`` is the server holding the kitchen queue when that is not the stack's own
     (the primary Sentinel names).
     """
-    marks = ",".join("?" * len(order_ids))
-    stored = _utc_text(pickup_at)
-    # SET reads the old row: preparation moves by as much as the pickup time.
-    database.execute(
-        "UPDATE orders_order SET preparation_at = "
-        "strftime('%Y-%m-%d %H:%M:%f', julianday(preparation_at) + julianday(?) - julianday(pickup_at)), "
-        f"pickup_at = ? WHERE id IN ({marks})",
-        [stored, stored, *order_ids],
-    )
-    database.execute(
-        f"UPDATE notifications_alert SET due_at = ? WHERE kind = 'pickup' AND order_id IN ({marks})", [stored, *order_ids]
-    )
-    if redis_down:
-        return
     client = redis or stack.redis.client()
     try:
-        score = int(pickup_at.timestamp() * 1000)
-        client.zadd(stack.env["REDIS_KEY_PREFIX"] + "kitchen_queue", {str(order_id): score for order_id in order_ids})
+        queue = None if redis_down else kitchen_queue_in(client, stack.env["REDIS_KEY_PREFIX"])
+        move_pickups(database, order_ids, pickup_at, kitchen_queue=queue)
     finally:
         if redis is None:
             client.close()
-
-
-def _utc_text(moment: datetime) -> str:
-    """A datetime as Django stores it in SQLite (UTC, no offset)."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def fall_due(

@@ -8,6 +8,7 @@ asserted is what customers received, the database's record and /metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -24,6 +26,7 @@ import websockets
 
 from pickup.cluster import ROOT, Cluster
 from pickup.testing import TEST_METRICS_TOKEN, TEST_SECRET_KEY, metric_samples, postgres_database
+from tests.pickup_moves import kitchen_queue_in, move_pickups
 from tests.processes.clients import Customer, menu_item_id, pickup_at, session_cookie, wait_until
 from tests.processes.orders_in_bulk import REFILL_EVERY_SECOND
 from tests.processes.records import all_acknowledged, all_sent, order_states, pickup_alerts
@@ -124,15 +127,16 @@ async def place(customer: Customer, item: int, dues: list[datetime]) -> list[int
 
 
 def fall_due(cluster: Cluster, order_ids: list[int], seconds: float) -> None:
-    """Bring the pickup alerts of orders placed well ahead to ``seconds`` from now, once they are all placed
-    (a time a few seconds ahead could pass while they are placed through nginx). The web servers' timers
-    hear of it at their next refill (every second here), run_queue at its next pass."""
-    moved = cluster.database.query(
-        "UPDATE notifications_alert SET due_at = now() + make_interval(secs => ?) "
-        "WHERE kind = 'pickup' AND order_id = ANY(?) RETURNING id",
-        [seconds, order_ids],
-    )
-    assert len(moved) == len(order_ids), moved
+    """Bring orders placed well ahead to ``seconds`` from now, once they are all placed (a time a few seconds
+    ahead could pass while they are placed through nginx): rows, pickup alerts and the kitchen queue on the
+    Redis primary. The web servers' timers hear of it at their next refill (every second here), run_queue
+    at its next pass."""
+    with (
+        contextlib.closing(cluster.redis.client()) as primary,
+        psycopg.connect(cluster.database.url, connect_timeout=20) as database,  # committed on leaving
+    ):
+        queue = kitchen_queue_in(primary, cluster.settings["REDIS_KEY_PREFIX"])
+        move_pickups(database, order_ids, datetime.now(UTC) + timedelta(seconds=seconds), kitchen_queue=queue)
 
 
 @pytest.mark.parametrize("timings", [REFILL_EVERY_SECOND])
@@ -170,6 +174,53 @@ async def test_customers_spread_over_both_web_servers_through_nginx_get_every_al
         await customer.disconnect()
 
 
+@dataclass
+class Rush:
+    """The orders of ``CUSTOMERS`` tabs through nginx, falling due one after the other."""
+
+    cluster: Cluster
+    orders: dict[Customer, list[int]]
+
+    @property
+    def everyone(self) -> list[int]:
+        return [order_id for ids in self.orders.values() for order_id in ids]
+
+    def pushed(self) -> int:
+        return sum(alert.sent for alert in pickup_alerts(self.cluster.database, self.everyone).values())
+
+
+async def place_rush(cluster: Cluster, *, per_customer: int, starts_in: float, lasting: float) -> Rush:
+    """``per_customer`` orders for each tab, due one after the other over ``lasting`` seconds from
+    ``starts_in`` seconds from now, dealt round the tabs; all placed before the first falls due."""
+    customers = await customers_through_nginx(cluster)
+    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
+    start = datetime.now(UTC) + timedelta(seconds=starts_in)
+    count = CUSTOMERS * per_customer
+    dues = [start + timedelta(seconds=lasting * n / count) for n in range(count)]
+    placed = await asyncio.gather(*(place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)))
+    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
+    return Rush(cluster, dict(zip(customers, placed)))
+
+
+async def every_alert_shown_once(rush: Rush, per_customer: int) -> None:
+    """Each tab shows its own alerts, acknowledged; every order is made ready; no alert is pushed first twice.
+
+    A timer's push during a failover reached its own server's tabs but counts
+    as refused (the other servers could not be asked); one acknowledged before
+    its retry was never recorded as pushed (send_count 0), and the others once.
+    """
+    database, everyone = rush.cluster.database, rush.everyone
+    for customer in rush.orders:
+        await customer.wait_until_shown(per_customer, timeout=90)
+    await wait_until(lambda: all_acknowledged(database, everyone), 30, "every acknowledgement recorded")
+    await wait_until(lambda: order_states(database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
+    for customer, ids in rush.orders.items():
+        assert sorted(customer.shown) == sorted(pickup_alerts(database, ids))
+    pushes = Counter(alert.send_count for alert in pickup_alerts(database, everyone).values())
+    assert set(pushes) <= {0, 1}, pushes
+    assert await asyncio.to_thread(first_pushes, rush.cluster) == pushes[1]
+
+
 @pytest.mark.parametrize("timings", [{"PICKUP_ALERT_RESEND_SECONDS": 600}])
 async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing_twice(cluster):
     """Sentinel promotes the replica; every client finds it (docs/delivery.md, "Redis primary lost").
@@ -179,42 +230,21 @@ async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing
     server's timer handing it to its own sockets, or a push refused during
     the failover sent again by run_queue once Redis answers.
     """
-    customers = await customers_through_nginx(cluster)
-    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
-    start = datetime.now(UTC) + timedelta(seconds=20)
     per_customer = 20
-    dues = [start + timedelta(seconds=8 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
-    orders = dict(zip(customers, await asyncio.gather(*(
-        place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
-    ))))
-    everyone = [order_id for ids in orders.values() for order_id in ids]
-    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
-    assert not all_sent(cluster.database, everyone)
+    rush = await place_rush(cluster, per_customer=per_customer, starts_in=20, lasting=8)
+    assert not all_sent(cluster.database, rush.everyone)
 
-    def pushed() -> int:
-        return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
-
-    await wait_until(lambda: pushed() >= len(everyone) // 5, 60, "the rush to be under way")
+    await wait_until(lambda: rush.pushed() >= len(rush.everyone) // 5, 60, "the rush to be under way")
     cluster.redis.kill_primary()
-    assert pushed() < len(everyone), "the rush was over before the primary was killed"
+    assert rush.pushed() < len(rush.everyone), "the rush was over before the primary was killed"
     await asyncio.to_thread(cluster.redis.wait_for_failover)
 
-    for customer in customers:
-        await customer.wait_until_shown(per_customer, timeout=90)
-    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
-    await wait_until(lambda: order_states(cluster.database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
-    for customer, ids in orders.items():
-        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+    await every_alert_shown_once(rush, per_customer)
+    for customer in rush.orders:
         assert customer.close_codes == []  # the pages' sockets stayed open through the failover
-    # No alert pushed first twice. A timer's push during the failover reached its own server's tabs but
-    # counts as refused (the other servers could not be asked); one acknowledged before its retry was
-    # never recorded as pushed (send_count 0), and the others once.
-    pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
-    assert set(pushes) <= {0, 1}, pushes
-    assert await asyncio.to_thread(first_pushes, cluster) == pushes[1]
-    print("lateness through the failover, s: max", max(max(customer.lateness()) for customer in customers))
+    print("lateness through the failover, s: max", max(max(customer.lateness()) for customer in rush.orders))
     assert cluster.redis.primary_port() == cluster.redis.ports["replica"]
-    for customer in customers:
+    for customer in rush.orders:
         await customer.disconnect()
 
 
@@ -222,40 +252,21 @@ async def test_the_redis_primary_killed_mid_rush_loses_nothing_and_shows_nothing
 async def test_a_rolling_restart_behind_nginx_during_a_rush_loses_nothing_and_shows_nothing_twice(cluster):
     """Each daphne, then each run_queue, stopped by SIGTERM and started again on its own port while
     alerts fall due: nginx takes the pages to the other web server (docs/delivery.md, "Graceful stop")."""
-    customers = await customers_through_nginx(cluster)
-    item = await asyncio.to_thread(menu_item_id, cluster.base_url)
-    start = datetime.now(UTC) + timedelta(seconds=15)
     per_customer = 10
-    dues = [start + timedelta(seconds=20 * n / (CUSTOMERS * per_customer)) for n in range(CUSTOMERS * per_customer)]
-    orders = dict(zip(customers, await asyncio.gather(*(
-        place(customer, item, dues[n::CUSTOMERS]) for n, customer in enumerate(customers)
-    ))))
-    everyone = [order_id for ids in orders.values() for order_id in ids]
-    assert datetime.now(UTC) < start, "placing the orders took longer than the margin before the rush"
+    rush = await place_rush(cluster, per_customer=per_customer, starts_in=15, lasting=20)
 
-    def pushed() -> int:
-        return sum(alert.sent for alert in pickup_alerts(cluster.database, everyone).values())
-
-    await wait_until(lambda: pushed() > 0, 60, "the rush to begin")
+    await wait_until(lambda: rush.pushed() > 0, 60, "the rush to begin")
     for n, port in enumerate(list(cluster.web)):
         assert await asyncio.to_thread(cluster.stop_web, port) == 0
         if n == 0:
-            assert pushed() < len(everyone), "the rush was over before the first web server stopped"
+            assert rush.pushed() < len(rush.everyone), "the rush was over before the first web server stopped"
         await asyncio.to_thread(cluster.start_web, port)
     for index in range(len(cluster.workers)):
         assert await asyncio.to_thread(cluster.restart_run_queue, index) == 0
 
-    for customer in customers:
-        await customer.wait_until_shown(per_customer, timeout=90)
-    await wait_until(lambda: all_acknowledged(cluster.database, everyone), 30, "every acknowledgement recorded")
-    await wait_until(lambda: order_states(cluster.database, everyone) == {"ready": len(everyone)}, 60, "every order ready")
-    for customer, ids in orders.items():
-        assert sorted(customer.shown) == sorted(pickup_alerts(cluster.database, ids))
+    await every_alert_shown_once(rush, per_customer)
+    for customer in rush.orders:
         assert set(customer.close_codes) == {1012}  # moved by each restart of its server, and only then
-    pushes = Counter(alert.send_count for alert in pickup_alerts(cluster.database, everyone).values())
-    assert set(pushes) <= {0, 1}, pushes
-    assert await asyncio.to_thread(first_pushes, cluster) == pushes[1]
-    for customer in customers:
         await customer.disconnect()
 
 
