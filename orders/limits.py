@@ -69,9 +69,7 @@ def _counting() -> Iterator[None]:
         yield
     except (RedisConnectionError, RedisTimeoutError) as error:
         logger.warning("order and session limits cannot be counted, Redis not reachable (%s); refusing for now", error)
-        raise PickupError(
-            "server_busy", _("The server is busy. Please try again in a few seconds."), retry_after=busy.RETRY_AFTER_SECONDS
-        ) from error
+        raise busy.refusal() from error
 
 
 def count_order_attempts(attempts: list[tuple[str, str]], *, now: float | None = None) -> list[int | None]:
