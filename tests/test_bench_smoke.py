@@ -46,3 +46,11 @@ def test_background_load_keeps_its_processes_busy_and_ends_them():
             assert time.monotonic() < deadline, "the load processes never ran"
             time.sleep(0.05)
     assert not any(spinner.is_running() and spinner.status() != psutil.STATUS_ZOMBIE for spinner in spinners)
+
+
+def test_run_queue_alone_is_measured_with_productions_kitchen_delay():
+    """The tests' settings drop the kitchen delay to 0 when the timers are off (tests/settings.py);
+    the benchmark must keep production's, or it measures making the orders ready in the alerts' second."""
+    import pickup.settings as production
+
+    assert lateness.RUN_QUEUE_ALONE["PICKUP_KITCHEN_DELAY_MS"] == production.PICKUP_KITCHEN_DELAY_MS > 0
