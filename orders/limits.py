@@ -7,7 +7,8 @@ live in Redis, shared by every web process: one per customer session and one
 per client address, in fixed one-minute windows (``INCR`` and ``EXPIRE`` in
 one round trip). Whoever is refused is remembered in a sorted set until the
 window ends, so staff can see them in the admin and clear them
-(``blocked_now``, ``clear``).
+(``blocked_now``, ``clear``). Redis out of reach refuses orders as
+``server_busy`` and tells staff so, rather than failing their page.
 
 Why not django-ratelimit: its counter keys are hashes, so nobody could list
 or clear a blocked customer, and it wants a request object the WebSocket
@@ -154,22 +155,55 @@ def rate_limited(retry_after: int) -> PickupError:
     )
 
 
+@contextmanager
+def _for_staff(doing: str, message: str) -> Iterator[None]:
+    """Tell staff, as a ``limits_unreachable`` PickupError carrying ``message``, that Redis is out of reach.
+
+    One warning line without a traceback: the outage itself is already
+    reported by /readyz, run_queue and the refusals (``_counting``).
+    """
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        logger.warning("could not %s for staff, Redis not reachable (%s)", doing, error)
+        raise PickupError("limits_unreachable", message) from error
+
+
 def blocked_now(now: float | None = None) -> list[Block]:
-    """Customers and addresses refused in the current window, for the admin."""
+    """Customers and addresses refused in the current window, for the admin.
+
+    Redis out of reach raises ``limits_unreachable``: nobody can be listed,
+    and orders are refused ``server_busy`` meanwhile (``_counting``).
+    """
     now = clock() if now is None else now
     redis = get_redis_connection("default")
-    redis.zremrangebyscore(_key("blocked"), "-inf", now)
+    unreadable = _(
+        "The list of refused customers cannot be read right now: Redis is not reachable. "
+        "Until it is back, orders are refused as “server busy”."
+    )
+    with _for_staff("list the refused customers", unreadable):
+        redis.zremrangebyscore(_key("blocked"), "-inf", now)
+        members = redis.zrange(_key("blocked"), 0, -1, withscores=True)
     blocks = []
-    for member, until in redis.zrange(_key("blocked"), 0, -1, withscores=True):
+    for member, until in members:
         kind, _sep, who = member.decode().partition(":")
         blocks.append(Block(kind, who, until))
     return blocks
 
 
 def clear(kind: str, who: str, now: float | None = None) -> None:
-    """Let a blocked customer or address order again at once (staff, from the admin)."""
+    """Let a blocked customer or address order again at once (staff, from the admin).
+
+    Redis out of reach raises ``limits_unreachable`` and nothing is cleared.
+    """
     now = clock() if now is None else now
     window = int(now // WINDOW_SECONDS)
-    redis = get_redis_connection("default")
-    redis.delete(_key(f"{kind}:{who}:{window}"))
-    redis.zrem(_key("blocked"), f"{kind}:{who}")
+    pipeline = get_redis_connection("default").pipeline(transaction=True)
+    pipeline.delete(_key(f"{kind}:{who}:{window}"))
+    pipeline.zrem(_key("blocked"), f"{kind}:{who}")
+    not_cleared = _(
+        "%(who)s could not be cleared: Redis is not reachable. "
+        "Until it is back, orders are refused as “server busy”; clear it again then."
+    ) % {"who": who}
+    with _for_staff("clear a refused customer", not_cleared):
+        pipeline.execute()

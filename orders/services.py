@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 
 from notifications import services as alert_services
 from notifications.models import Alert
@@ -259,6 +260,22 @@ def _enqueue(orders: list[Order]) -> None:
         logger.exception("could not add orders %s to the kitchen queue; rebuild will", [order.pk for order in orders])
 
 
+def _dequeue(order: Order) -> None:
+    """Take an order that no longer waits out of the kitchen queue, after its change is committed.
+
+    Redis out of reach (a failover, an outage) must not fail the staff's
+    change, which is stored: the entry stays behind, and run_queue skips it
+    at its pickup time (``timeline.process_due_order``).
+    """
+    try:
+        kitchen_queue.remove(order.pk)
+    except RedisError as error:
+        logger.warning(
+            "order %s (id %s) is %s but stays in the kitchen queue, Redis not reachable (%s); run_queue skips it",
+            order.pickup_code, order.pk, order.status, error,
+        )
+
+
 # ---------------------------------------------------------------- customer changes
 
 def follow_customer_language(customer_id: str, language: str) -> int:
@@ -378,7 +395,7 @@ def change_status(
     elif status in (Order.Status.PICKED_UP, Order.Status.NOT_COLLECTED):
         alert_services.withdraw_alerts(order)
     if status not in Order.WAITING:
-        transaction.on_commit(lambda: kitchen_queue.remove(order.pk))
+        transaction.on_commit(lambda: _dequeue(order))
     announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) is now %s", order.pickup_code, order.pk, status)
     return order

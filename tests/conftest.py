@@ -26,6 +26,29 @@ from tests.environment import private_redis
 from tests.pickup_moves import move_pickups_here
 
 
+@contextlib.contextmanager
+def redis_out_of_reach(settings):
+    """Every Redis client of the process (kitchen queue, limits, cache, channel layer) pointed
+    at a port nobody listens on, as through an outage or a failover's seconds; back on leaving.
+
+    ``settings`` is pytest-django's fixture: each change resets Django's caches and Channels' layers.
+    """
+    from pickup.redis_clients import RedisPlace
+    from pickup.redis_server import free_port
+
+    reachable = settings.CACHES, settings.CHANNEL_LAYERS
+    nobody_listens = RedisPlace.from_settings(f"redis://127.0.0.1:{free_port()}/0", [], "")
+    settings.CACHES = {"default": nobody_listens.cache(key_prefix="unreachable", socket_timeout=1, connect_timeout=1)}
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": reachable[1]["default"]["BACKEND"],
+        "CONFIG": {"hosts": [nobody_listens.channel_layer_host(socket_connect_timeout=1)]},
+    }}
+    try:
+        yield
+    finally:
+        settings.CACHES, settings.CHANNEL_LAYERS = reachable
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
     """Every test starts with an empty private Redis (never the machine's shared one)."""

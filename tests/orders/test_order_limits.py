@@ -4,8 +4,10 @@ and per address, and a cap on open orders, over the real socket and Redis."""
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import pytest
+from django.contrib import messages
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
@@ -14,7 +16,7 @@ from orders.models import Order
 from pickup import busy
 from pickup.redis_clients import RedisPlace
 from pickup.redis_server import free_port
-from tests.conftest import customer_communicator, customer_session, order_message, pickup_in
+from tests.conftest import customer_communicator, customer_session, order_message, pickup_in, redis_out_of_reach
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -137,6 +139,57 @@ def test_staff_see_a_blocked_customer_and_clear_them(client, kitchen_staff, sett
     assert "Cleared: flooder42 may order again." in cleared.content.decode()
     assert limits.blocked_now() == []
     assert limits.count_order_attempts([("flooder42", "")]) == [None]
+
+
+UNREADABLE = (
+    "The list of refused customers cannot be read right now: Redis is not reachable. "
+    "Until it is back, orders are refused as “server busy”."
+)
+
+
+def shown(page) -> list[tuple[int, str]]:
+    return [(message.level, str(message)) for message in page.context["messages"]]
+
+
+def test_the_refused_list_says_redis_is_out_of_reach_instead_of_failing(client, kitchen_staff, settings, caplog):
+    client.force_login(kitchen_staff)
+    client.raise_request_exception = False  # a failing page shows its 500 here
+
+    with redis_out_of_reach(settings):
+        page = client.get(reverse("admin:orders_blocked"))
+        assert page.status_code == 200
+        assert shown(page) == [(messages.WARNING, UNREADABLE)]
+        assert "Nobody is refused right now." not in page.content.decode()  # not known: not said
+        in_chinese = client.get(reverse("admin:orders_blocked"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+        assert in_chinese.status_code == 200 and "Redis 无法连接" in in_chinese.content.decode()
+
+    said = [record for record in caplog.records if record.name == "orders.limits"]
+    assert [(record.levelname, record.exc_info) for record in said] == [("WARNING", None)] * 2  # one line per page
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def test_clearing_while_redis_is_out_of_reach_says_so_and_clears_nothing(client, kitchen_staff, settings, clean_redis):
+    settings.PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = 1
+    settings.PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = 0
+    limits.count_order_attempts([("flooder42", ""), ("flooder42", "")])
+    client.force_login(kitchen_staff)
+    client.raise_request_exception = False
+
+    with redis_out_of_reach(settings):
+        cleared = client.post(reverse("admin:orders_blocked"), {"kind": "customer", "who": "flooder42"}, follow=True)
+
+    assert cleared.redirect_chain == [(reverse("admin:orders_blocked"), 302)]
+    assert shown(cleared) == [
+        (
+            messages.ERROR,
+            "flooder42 could not be cleared: Redis is not reachable. "
+            "Until it is back, orders are refused as “server busy”; clear it again then.",
+        ),
+        (messages.WARNING, UNREADABLE),
+    ]
+    # Redis back: still refused, as the page said.
+    assert [block.who for block in limits.blocked_now()] == ["flooder42"]
+    assert limits.count_order_attempts([("flooder42", "")]) != [None]
 
 
 def test_staff_without_order_permissions_cannot_see_blocked_customers(client, db):
