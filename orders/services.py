@@ -19,7 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notifications import services as alert_services
 from notifications.models import Alert
@@ -253,11 +254,18 @@ def _store_orders(
 
 
 def _enqueue(orders: list[Order]) -> None:
+    """Put stored orders in the kitchen queue; if that fails, run_queue's rebuild does it later.
+
+    Redis out of reach (an outage, a failover's seconds) is said in one
+    warning line: the operator already sees the outage, and nothing is lost.
+    """
+    order_ids = [order.pk for order in orders]
     try:
         kitchen_queue.add_many([(order.pk, order.pickup_at) for order in orders])
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        logger.warning("orders %s wait for run_queue's rebuild to join the kitchen queue, Redis not reachable (%s)", order_ids, error)
     except Exception:
-        # The orders are stored; run_queue's rebuild puts them in the queue later.
-        logger.exception("could not add orders %s to the kitchen queue; rebuild will", [order.pk for order in orders])
+        logger.exception("could not add orders %s to the kitchen queue; rebuild will", order_ids)
 
 
 def _dequeue(order: Order) -> None:
@@ -269,7 +277,7 @@ def _dequeue(order: Order) -> None:
     """
     try:
         kitchen_queue.remove(order.pk)
-    except RedisError as error:
+    except (RedisConnectionError, RedisTimeoutError) as error:
         logger.warning(
             "order %s (id %s) is %s but stays in the kitchen queue, Redis not reachable (%s); run_queue skips it",
             order.pickup_code, order.pk, order.status, error,

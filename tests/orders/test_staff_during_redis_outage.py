@@ -151,3 +151,17 @@ def test_a_board_link_is_made_and_revoked_while_redis_is_out_of_reach(db, settin
     link.refresh_from_db()
     assert link.is_revoked
     assert failures(caplog) == []
+
+
+def test_an_order_stored_while_redis_is_out_of_reach_is_said_in_one_warning_without_a_traceback(menu, settings, caplog):
+    """With the order limits off nothing refuses it first: the order is stored, and its kitchen-queue
+    entry waits for run_queue's rebuild. That is an outage the operator already sees, not a fault."""
+    settings.PICKUP_ORDERS_PER_MINUTE_PER_CUSTOMER = settings.PICKUP_ORDERS_PER_MINUTE_PER_ADDRESS = 0
+    with caplog.at_level(logging.WARNING), redis_out_of_reach(settings):
+        order = place(menu, 3600)
+
+    assert Order.objects.get(pk=order.pk).status == QUEUED
+    assert failures(caplog) == []
+    assert any(str(order.pk) in record.getMessage() and "kitchen queue" in record.getMessage() for record in caplog.records)
+    run_queue_once()
+    assert order.pk in dict(kitchen_queue.entries())  # the rebuild put it in once Redis answered
