@@ -15,11 +15,16 @@ The same record says which of this process's sockets are in a group, so the
 channel layer can hand them their alerts without asking Redis
 (``sockets_in``, passed by notifications/sender.py), and the web timers arm
 only the alerts of customers with a socket here (notifications/timers.py).
+
+A socket joins all its groups or none (``join_all``): one that cannot reach
+Redis while connecting is left in no group, here or there, and is turned
+away to try again later (orders/sockets.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -28,6 +33,8 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pickup import redis_clients
 
@@ -35,6 +42,14 @@ logger = logging.getLogger(__name__)
 
 CHECK_EVERY = 1.0  # seconds between marker checks: the longest a socket stays deaf
 REFRESH_EVERY = 3600.0  # well inside channels-redis's group expiry of a day
+
+# Redis out of reach: down, restarting, or a failover's seconds (Sentinel's
+# MasterNotFoundError is a ConnectionError too).
+OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError)
+
+
+class GroupsOutOfReach(Exception):
+    """A socket could not join its groups, Redis being out of reach; it is in none of them."""
 
 
 def _forget(index: dict[str, set[str]], key: str, value: str) -> None:
@@ -70,13 +85,44 @@ class Memberships:
         return self._sockets.get(group, ())
 
     async def join(self, group: str, channel: str) -> None:
+        """Join a group; recorded first, so a re-join running meanwhile includes it, and
+        forgotten again if Redis did not take it."""
+        already = group in self._groups.get(channel, ())
         self._groups[channel].add(group)
         self._sockets[group].add(channel)
-        await get_channel_layer().group_add(group, channel)
+        try:
+            await get_channel_layer().group_add(group, channel)
+        except BaseException:
+            if not already:
+                self._forget(group, channel)
+            raise
 
-    async def leave(self, group: str, channel: str) -> None:
+    async def join_all(self, groups: list[str], channel: str) -> None:
+        """Join every group or none: GroupsOutOfReach when Redis cannot be reached.
+
+        Groups already joined are left again, quietly (Redis is probably away
+        for that too; the membership then expires by itself).
+        """
+        joined = []
+        try:
+            for group in groups:
+                await self.join(group, channel)
+                joined.append(group)
+        except BaseException as error:
+            for group in joined:
+                self._forget(group, channel)
+                with contextlib.suppress(Exception):
+                    await get_channel_layer().group_discard(group, channel)
+            if isinstance(error, OUT_OF_REACH):
+                raise GroupsOutOfReach(error.__class__.__name__) from error
+            raise
+
+    def _forget(self, group: str, channel: str) -> None:
         _forget(self._groups, channel, group)
         _forget(self._sockets, group, channel)
+
+    async def leave(self, group: str, channel: str) -> None:
+        self._forget(group, channel)
         try:
             await get_channel_layer().group_discard(group, channel)
         except Exception as error:

@@ -93,8 +93,10 @@ class CustomerConsumer(JsonSocket):
             await self.accept()
             await self.send_json({"type": "session.ready", "orders": []})
             return
+        if not await self.join_or_turn_away([customer_group(self.customer_id)]):
+            self.release()  # turned away: it holds no place, whether or not daphne says disconnect
+            return
         self.group = customer_group(self.customer_id)
-        await memberships.join(self.group, self.channel_name)
         alert_timers.customer_arrived(self.customer_id)  # their alerts' timers live where their sockets are
         await self.accept()
         orders, missed = await session_reading.submit((self.customer_id, self.language))
@@ -111,12 +113,17 @@ class CustomerConsumer(JsonSocket):
     async def disconnect(self, code):
         for task in self.ack_tasks:
             task.cancel()
-        if getattr(self, "admitted", False):
-            open_sockets.release(self.customer_id, self.address)
-            customer_sockets.dec()
+        self.release()
         if getattr(self, "group", None):
             await memberships.leave(self.group, self.channel_name)
             alert_timers.customer_left(self.customer_id)
+
+    def release(self) -> None:
+        """Give back the socket's place under the caps and in the count, once."""
+        if getattr(self, "admitted", False):
+            self.admitted = False
+            open_sockets.release(self.customer_id, self.address)
+            customer_sockets.dec()
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # The budget is spent before the frame is parsed: a flood costs no JSON parsing.
@@ -226,7 +233,8 @@ class KitchenConsumer(JsonSocket):
             await self.close(code=CLOSE_NOT_STAFF)  # refused before the handshake completes
             return
         self.language = language_from_scope(self.scope, settings.LANGUAGE_CODE)
-        await memberships.join(STAFF_GROUP, self.channel_name)
+        if not await self.join_or_turn_away([STAFF_GROUP]):
+            return
         self.joined = True
         kitchen_sockets.inc()
         await self.accept()
@@ -257,16 +265,18 @@ class BoardConsumer(JsonSocket):
     async def connect(self):
         self.token = self.scope["url_route"]["kwargs"]["token"]
         link = await database_sync_to_async(boards.find_link)(self.token)
-        await self.accept()  # accepted first, so the page reads the close code
         if link is None or link.is_revoked:
+            await self.accept()  # accepted first, so the page reads the close code
             await self.close(code=boards.CLOSE_BOARD_UNKNOWN if link is None else boards.CLOSE_BOARD_REVOKED)
             return
-        self.groups_joined = [STAFF_GROUP, boards.board_group(link.pk)]
-        board_sockets.inc()
-        for group in self.groups_joined:
-            await memberships.join(group, self.channel_name)
         self.refresh_task: asyncio.Task | None = None
         self.stale = False
+        groups = [STAFF_GROUP, boards.board_group(link.pk)]
+        if not await self.join_or_turn_away(groups):
+            return
+        self.groups_joined = groups
+        board_sockets.inc()
+        await self.accept()
         await self.send_board()
 
     async def disconnect(self, code):

@@ -9,6 +9,10 @@ message's ``request_id``, and the socket stays open (docs/protocol.md).
 Every socket this process has accepted is in ``open_here`` until it
 disconnects, so a graceful stop can wait for them all to close
 (pickup/graceful_stop.py).
+
+A socket joins its groups before its handshake is accepted; one that cannot,
+Redis being out of reach, is turned away to try again later, and the log
+says so in a few lines however many pages retry (``turned_away``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from notifications.memberships import GroupsOutOfReach, memberships
 from orders.parsing import BadMessage, Ping, parse_message, parse_request, request_id_of_oversized
 from pickup.errors import PickupError
 
@@ -33,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 # One socket's bad messages or failures are logged at most this often.
 LOG_INTERVAL_SECONDS = 60
+# Close code (RFC 6455 "Try Again Later") for a socket that could not join its
+# groups, Redis being out of reach. It closes the handshake, so daphne answers
+# the upgrade with HTTP 403 and the page sees 1006 and retries with its backoff
+# (docs/protocol.md says why not accepted first).
+CLOSE_TRY_AGAIN_LATER = 1013
 
 # A handler is called as handler(consumer, typed request, request_id).
 Handler = Callable[..., Awaitable[None]]
@@ -49,6 +59,42 @@ async def all_closed(within: float) -> int:
     return len(open_here)
 
 
+class TurnedAway:
+    """Sockets turned away while Redis is out of reach, said in few lines.
+
+    The first at once, then a count at most every ``every`` seconds, the
+    last one when a socket joins again: a thousand pages retrying through a
+    failover write a handful of warnings, no tracebacks.
+    """
+
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self.unsaid = 0  # turned away since the last line
+        self.reason = ""  # the last one's error
+        self.quiet_until = float("-inf")
+
+    def refused(self, reason: str) -> None:
+        self.unsaid += 1
+        self.reason = reason
+        self._say_if_due("%d socket(s) turned away with 1013, Redis not reachable (%s); their pages retry")
+
+    def joined(self) -> None:
+        if self.unsaid:
+            self._say_if_due("%d socket(s) turned away with 1013 while Redis was not reachable (%s); sockets join again")
+
+    def _say_if_due(self, words: str) -> None:
+        now = self.clock()
+        if now < self.quiet_until:
+            return
+        logger.warning(words, self.unsaid, self.reason)
+        self.unsaid = 0
+        self.quiet_until = now + self.every
+
+
+turned_away = TurnedAway()
+
+
 class JsonSocket(AsyncJsonWebsocketConsumer):
     """A JSON socket whose client messages each go to the one handler for their type."""
 
@@ -60,6 +106,18 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
     async def accept(self, subprotocol=None, headers=None):
         await super().accept(subprotocol, headers)
         open_here.add(self)
+
+    async def join_or_turn_away(self, groups: list[str]) -> bool:
+        """Join the socket's groups, before accepting it; False once it has been
+        turned away (1013) because Redis is out of reach, in none of them."""
+        try:
+            await memberships.join_all(groups, self.channel_name)
+        except GroupsOutOfReach as error:
+            turned_away.refused(str(error))
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return False
+        turned_away.joined()
+        return True
 
     async def websocket_disconnect(self, message):
         open_here.discard(self)

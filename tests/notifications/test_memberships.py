@@ -9,8 +9,9 @@ import time
 import pytest
 import redis
 from channels.layers import get_channel_layer
+from redis.sentinel import MasterNotFoundError
 
-from notifications.memberships import CHECK_EVERY, memberships
+from notifications.memberships import CHECK_EVERY, GroupsOutOfReach, memberships
 
 pytestmark = pytest.mark.usefixtures("group_keeper")
 
@@ -81,3 +82,23 @@ async def test_a_rejoin_that_fails_half_way_is_made_again(clean_redis, monkeypat
     while not _in_group(clean_redis, "customer.failing", channel):
         assert time.monotonic() < deadline, "the failed re-join was never made again"
         await asyncio.sleep(0.1)
+
+
+async def test_a_socket_that_cannot_join_all_its_groups_is_left_in_none(clean_redis, monkeypatch):
+    """A counter board joins the kitchen's group and its own; Redis goes (a failover) between the two."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    joining = layer.group_add
+
+    async def failover_after_the_first(group, channel):
+        if group == "board.second":
+            raise MasterNotFoundError("No master found for 'pickup'")
+        await joining(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", failover_after_the_first)
+    with pytest.raises(GroupsOutOfReach):
+        await memberships.join_all(["kitchen.first", "board.second"], channel)
+
+    assert (memberships.sockets_in("kitchen.first"), memberships.sockets_in("board.second")) == ((), ())
+    assert not _in_group(clean_redis, "kitchen.first", channel)  # left again: not sent the kitchen's news
+    assert await memberships.rejoin_all() == 0  # nor joined again when Redis comes back
