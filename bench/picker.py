@@ -40,7 +40,8 @@ def _configure(directory: Path, redis_url: str) -> None:
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "tests.settings", "DEBUG": "false", "SECRET_KEY": TEST_SECRET_KEY,
         "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}", "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "pickup-bench:",
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}", "STATIC_ROOT": str(directory),
+        "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "pickup-bench:",
     })
     import django
 
