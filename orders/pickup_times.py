@@ -9,12 +9,14 @@ has fewer or more slots. Everything is compared in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from itertools import islice
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,6 +48,34 @@ def opening_windows(restaurant: Restaurant, day: date) -> list[tuple[datetime, d
 
 def slots_of_day(restaurant: Restaurant, day: date) -> list[Slot]:
     return list(_cut_into_slots(tuple(opening_windows(restaurant, day)), restaurant.slot_minutes))
+
+
+@dataclass(frozen=True)
+class _DayGrid:
+    """A day's slots (or those still to come), the set of their starts to count full ones
+    against, and the first and last start."""
+    slots: tuple[Slot, ...]
+    starts: frozenset[datetime]
+    first: datetime | None
+    last: datetime | None
+
+    @classmethod
+    def of(cls, slots: tuple[Slot, ...]) -> _DayGrid:
+        starts = [slot.start for slot in slots]
+        return cls(slots, frozenset(starts), min(starts, default=None), max(starts, default=None))
+
+
+_NO_SLOTS = _DayGrid.of(())
+
+
+def _day_grid(restaurant: Restaurant, day: date) -> _DayGrid:
+    return _grid(tuple(opening_windows(restaurant, day)), restaurant.slot_minutes)
+
+
+@lru_cache(maxsize=64)
+def _grid(windows: tuple[tuple[datetime, datetime], ...], slot_minutes: int) -> _DayGrid:
+    """Cached, as the slots are: the picker looks at a week of days on every page load."""
+    return _DayGrid.of(_cut_into_slots(windows, slot_minutes))
 
 
 @lru_cache(maxsize=64)
@@ -157,17 +187,36 @@ class Offer:
     remaining: int
 
 
-def offered_times(restaurant: Restaurant, *, now: datetime | None = None) -> list[Offer]:
-    """Every slot start a customer may choose now, with the places left; full slots are left out."""
-    now = now or timezone.now()
+def _still_to_come(grid: _DayGrid, now: datetime, earliest: datetime) -> _DayGrid:
+    """The slots of a day a customer may still choose: from the minimum notice on, not begun."""
+    if grid.last is None or grid.last < earliest or grid.last <= now:
+        return _NO_SLOTS
+    if grid.first >= earliest and grid.first > now:
+        return grid  # the whole day, as cached
+    return _DayGrid.of(tuple(slot for slot in grid.slots if slot.start >= earliest and slot.start > now))
+
+
+def _days_ahead(restaurant: Restaurant, now: datetime, zone: tzinfo) -> dict[date, _DayGrid]:
+    """Each day from today to ``max_days_ahead`` that still has slots to choose, with those slots."""
     earliest = now + timedelta(minutes=restaurant.min_notice_minutes)
-    today = timezone.localtime(now).date()
-    candidates = [
-        slot
-        for offset in range(restaurant.max_days_ahead + 1)
-        for slot in slots_of_day(restaurant, today + timedelta(days=offset))
-        if slot.start >= earliest and slot.start > now
-    ]
+    today = timezone.localtime(now, zone).date()
+    days: dict[date, _DayGrid] = {}
+    for offset in range(restaurant.max_days_ahead + 1):
+        day = today + timedelta(days=offset)
+        still_to_come = _still_to_come(_day_grid(restaurant, day), now, earliest)
+        if still_to_come.slots:
+            days[day] = still_to_come
+    return days
+
+
+def offered_times(restaurant: Restaurant, *, now: datetime | None = None) -> list[Offer]:
+    """Every slot start a customer may choose now, with the places left; full slots are left out.
+
+    All the days ahead, thousands of offers: the picker reads less (``picker_offers``).
+    """
+    now = now or timezone.now()
+    days_ahead = _days_ahead(restaurant, now, timezone.get_current_timezone())
+    candidates = [slot for day in days_ahead.values() for slot in day.slots]
     if not candidates:
         return []
     taken = dict(
@@ -179,3 +228,57 @@ def offered_times(restaurant: Restaurant, *, now: datetime | None = None) -> lis
         if remaining > 0:
             offers.append(Offer(slot.start, remaining))
     return offers
+
+
+@dataclass(frozen=True)
+class PickerOffers:
+    """The days that still have a time with room, the earliest such time, and one day's times."""
+    days: list[date]
+    earliest: Offer | None
+    day: date | None
+    offers: list[Offer]
+
+
+def picker_offers(
+    restaurant: Restaurant, day: date | None = None, *, now: datetime | None = None, zone: tzinfo | None = None,
+    limit: int | None = None,
+) -> PickerOffers:
+    """``offered_times`` grouped by day, as the picker shows them: every day with room, but the
+    offers of ``day`` alone (the first day with room when ``day`` has none), at most ``limit``.
+
+    The other days' offers are not worked out: a day has room unless every
+    start it has still to come is in the set of full slots, read in one query
+    for the whole horizon (full slots only); the places left are read for the
+    shown times alone.
+    """
+    now = now or timezone.now()
+    days_ahead = _days_ahead(restaurant, now, zone or timezone.get_current_timezone())
+    if not days_ahead:
+        return PickerOffers([], None, None, [])
+    capacity = restaurant.slot_capacity
+    full = set(
+        PickupSlot.objects.filter(
+            start__gte=min(each.first for each in days_ahead.values()),
+            start__lte=max(each.last for each in days_ahead.values()),
+            taken__gte=capacity,
+        ).values_list("start", flat=True)
+    )
+    days = [each for each, still_to_come in days_ahead.items() if not still_to_come.starts <= full]
+    if not days:
+        return PickerOffers([], None, None, [])
+    day = day if day in days else days[0]
+    shown = _open_slots(days_ahead[day].slots, full, limit)
+    first = shown[0] if shown and day == days[0] else _open_slots(days_ahead[days[0]].slots, full, 1)[0]
+    starts = [slot.start for slot in shown] or [first.start]
+    taken = dict(
+        PickupSlot.objects.filter(Q(start__range=(min(starts), max(starts))) | Q(start=first.start))
+        .values_list("start", "taken")
+    )
+    # A place taken between the two queries may have filled a shown time since: left out, as a full one is.
+    offers = [Offer(slot.start, capacity - taken.get(slot.start, 0)) for slot in shown]
+    earliest = Offer(first.start, capacity - taken.get(first.start, 0))
+    return PickerOffers(days, earliest, day, [offer for offer in offers if offer.remaining > 0])
+
+
+def _open_slots(slots: Sequence[Slot], full: set[datetime], limit: int | None) -> list[Slot]:
+    return list(islice((slot for slot in slots if slot.start not in full), limit))

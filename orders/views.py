@@ -53,8 +53,7 @@ TIME_CHIPS = 8
 
 def _picker() -> dict:
     """The picker as first rendered: the first day with room, its first chips."""
-    picker = picker_times(Restaurant.current())
-    return {**picker, "times": picker["times"][:TIME_CHIPS]}
+    return picker_times(Restaurant.current(), chips=TIME_CHIPS)
 
 
 def _customer(request: HttpRequest) -> str | None:
