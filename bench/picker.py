@@ -8,7 +8,8 @@ ahead, 10 orders a slot) in a rush: the next three hours' slots alternately
 full and nearly full, and every tenth slot of the rest of the week full.
 Timed, each many times, median and p90 in milliseconds:
 
-- ``picker_times``: the first day with room, and the last day of the week;
+- ``picker_times``: the first day with room and the last day of the week, all
+  their times; and the picker as the pages render it (its first eight times);
 - ``GET /`` and ``GET /orders/<id>/`` (both render the picker), through
   Django's test client with every middleware;
 - ``GET /pickup-times/?day=<last day>`` with its cache missed each time.
@@ -121,7 +122,7 @@ def measure(slot_minutes: int, repeats: int) -> dict:
     from django.conf import settings
     from django.test import Client
 
-    from orders import pickup_times
+    from orders import pickup_times, views
     from orders.models import Restaurant
     from orders.picker import picker_times
 
@@ -146,6 +147,7 @@ def measure(slot_minutes: int, repeats: int) -> dict:
 
     cases = {
         "picker_times, first day": lambda: picker_times(Restaurant.current()),
+        "the page's picker (views._picker)": views._picker,
         "picker_times, last day": lambda: picker_times(Restaurant.current(), date.fromisoformat(last_day)),
         "GET /": get(visitor, "/"),
         "GET /orders/<id>/": get(customer, f"/orders/{order_id}/"),

@@ -9,10 +9,10 @@ has fewer or more slots. Everything is compared in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, reduce
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import islice
+from operator import or_
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -246,39 +246,69 @@ def picker_offers(
     """``offered_times`` grouped by day, as the picker shows them: every day with room, but the
     offers of ``day`` alone (the first day with room when ``day`` has none), at most ``limit``.
 
-    The other days' offers are not worked out: a day has room unless every
-    start it has still to come is in the set of full slots, read in one query
-    for the whole horizon (full slots only); the places left are read for the
-    shown times alone.
+    Only the places of that day (and of the first day with room, for the
+    earliest time) are read; the other days' are counted (``_days_with_room``).
     """
     now = now or timezone.now()
     days_ahead = _days_ahead(restaurant, now, zone or timezone.get_current_timezone())
-    if not days_ahead:
-        return PickerOffers([], None, None, [])
     capacity = restaurant.slot_capacity
-    full = set(
-        PickupSlot.objects.filter(
-            start__gte=min(each.first for each in days_ahead.values()),
-            start__lte=max(each.last for each in days_ahead.values()),
-            taken__gte=capacity,
-        ).values_list("start", flat=True)
-    )
-    days = [each for each, still_to_come in days_ahead.items() if not still_to_come.starts <= full]
+    days = _days_with_room(days_ahead, capacity)
     if not days:
         return PickerOffers([], None, None, [])
     day = day if day in days else days[0]
-    shown = _open_slots(days_ahead[day].slots, full, limit)
-    first = shown[0] if shown and day == days[0] else _open_slots(days_ahead[days[0]].slots, full, 1)[0]
-    starts = [slot.start for slot in shown] or [first.start]
-    taken = dict(
-        PickupSlot.objects.filter(Q(start__range=(min(starts), max(starts))) | Q(start=first.start))
-        .values_list("start", "taken")
+    taken = _places_taken([days_ahead[each] for each in {day, days[0]}])
+
+    def open_slots(of: date, at_most: int | None) -> list[Slot]:
+        return list(islice((slot for slot in days_ahead[of].slots if taken.get(slot.start, 0) < capacity), at_most))
+
+    shown = open_slots(day, limit)
+    # A day may have filled between the count and the reading of its places: then it shows no times.
+    first = next(iter(shown if day == days[0] else open_slots(days[0], 1)), None)
+    return PickerOffers(
+        days, Offer(first.start, capacity - taken.get(first.start, 0)) if first else None, day,
+        [Offer(slot.start, capacity - taken.get(slot.start, 0)) for slot in shown],
     )
-    # A place taken between the two queries may have filled a shown time since: left out, as a full one is.
-    offers = [Offer(slot.start, capacity - taken.get(slot.start, 0)) for slot in shown]
-    earliest = Offer(first.start, capacity - taken.get(first.start, 0))
-    return PickerOffers(days, earliest, day, [offer for offer in offers if offer.remaining > 0])
 
 
-def _open_slots(slots: Sequence[Slot], full: set[datetime], limit: int | None) -> list[Slot]:
-    return list(islice((slot for slot in slots if slot.start not in full), limit))
+def _days_with_room(days_ahead: dict[date, _DayGrid], capacity: int) -> list[date]:
+    """The days that have a start still to come that is not full.
+
+    One query counts each day's full slots; a day has room when it has more
+    starts than that. Rows off the slot grid (left by an older slot length)
+    are counted too, so a day counted as full is checked start by start
+    (rare: a day booked out, or nearly).
+    """
+    if not days_ahead:
+        return []
+    counts = _full_slots_per_day(list(days_ahead.values()), capacity)
+    unsure = [day for (day, grid), count in zip(days_ahead.items(), counts) if count >= len(grid.starts)]
+    full = PickupSlot.objects.filter(_within(*(days_ahead[day] for day in unsure)), taken__gte=capacity) if unsure else None
+    full_starts = set(full.values_list("start", flat=True)) if full is not None else set()
+    return [day for day, grid in days_ahead.items() if day not in unsure or not grid.starts <= full_starts]
+
+
+# Raw SQL as in take_places: the ORM took longer to build this query (a count per day) than the database to answer it.
+_COUNT_FULL_OF_DAY = "SUM(CASE WHEN start BETWEEN %s AND %s THEN 1 ELSE 0 END)"
+
+
+def _full_slots_per_day(grids: list[_DayGrid], capacity: int) -> list[int]:
+    """How many rows are full from each day's first start to its last, in one query."""
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"SELECT {', '.join([_COUNT_FULL_OF_DAY] * len(grids))} FROM {PickupSlot._meta.db_table} "
+        "WHERE taken >= %s AND start BETWEEN %s AND %s"
+    )
+    bounds = [adapt(moment) for grid in grids for moment in (grid.first, grid.last)]
+    span = [adapt(min(grid.first for grid in grids)), adapt(max(grid.last for grid in grids))]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*bounds, capacity, *span])
+        return [count or 0 for count in cursor.fetchone()]
+
+
+def _within(*grids: _DayGrid) -> Q:
+    """Rows from the first start to the last of these days."""
+    return reduce(or_, (Q(start__range=(grid.first, grid.last)) for grid in grids))
+
+
+def _places_taken(grids: list[_DayGrid]) -> dict[datetime, int]:
+    return dict(PickupSlot.objects.filter(_within(*grids)).values_list("start", "taken"))
