@@ -282,8 +282,10 @@ def _days_with_room(days_ahead: dict[date, _DayGrid], capacity: int) -> list[dat
         return []
     counts = _full_slots_per_day(list(days_ahead.values()), capacity)
     unsure = [day for (day, grid), count in zip(days_ahead.items(), counts) if count >= len(grid.starts)]
-    full = PickupSlot.objects.filter(_within(*(days_ahead[day] for day in unsure)), taken__gte=capacity) if unsure else None
-    full_starts = set(full.values_list("start", flat=True)) if full is not None else set()
+    full_starts = set()
+    if unsure:
+        full = PickupSlot.objects.filter(_within(*(days_ahead[day] for day in unsure)), taken__gte=capacity)
+        full_starts = set(full.values_list("start", flat=True))
     return [day for day, grid in days_ahead.items() if day not in unsure or not grid.starts <= full_starts]
 
 
