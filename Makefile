@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run run-cluster test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers bench-rolling-restart bench-topology
+.PHONY: run run-cluster test test-fast deploy-check clean bench bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-peers bench-rolling-restart bench-topology bench-picker
 
 ## run: the whole system (page, admin, WebSocket, run_queue) on embedded defaults
 run: $(VENV)/.dev-installed
@@ -40,7 +40,7 @@ clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
 
 ## bench: every benchmark at the issue's sizes (several minutes); results in bench/results/
-bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-rolling-restart bench-topology
+bench: bench-lateness bench-placement bench-connections bench-drain bench-crowd bench-web-push bench-noisy bench-rolling-restart bench-topology bench-picker
 bench-lateness: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.lateness
 bench-placement: $(VENV)/.dev-installed
@@ -57,6 +57,12 @@ bench-noisy: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.noisy_neighbour
 bench-rolling-restart: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.rolling_restart
+
+## bench-picker: the pickup-time picker's cost per page load, in-process (the demo restaurant in a rush)
+bench-picker: $(VENV)/.dev-installed
+	bash scripts/prerequisites.sh msgfmt
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore $(VENV) -v 0
+	$(BIN)/python -m bench.picker
 
 ## bench-topology: lateness, placement and claims through nginx on 1 and 2 web processes
 ## (pickup/cluster.py's topology; needs PostgreSQL at PICKUP_TEST_POSTGRES_URL, and nginx)

@@ -29,9 +29,9 @@ MONTHS = [
 ]
 
 
-def day_label(moment: datetime) -> str:
-    """The restaurant's calendar day of ``moment``: "Sun 29 Nov" / "11月29日 周日"."""
-    local = timezone.localtime(moment)
+def day_label(moment: datetime, zone: tzinfo | None = None) -> str:
+    """The restaurant's calendar day of ``moment``: "Sun 29 Nov" / "11月29日 周日" (``zone``: as in time_label)."""
+    local = timezone.localtime(moment, zone)
     return _("%(weekday)s %(day)s %(month)s") % {
         "weekday": WEEKDAYS[local.weekday()], "day": local.day, "month": MONTHS[local.month - 1],
     }

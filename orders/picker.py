@@ -36,13 +36,13 @@ def _time(offer: pickup_times.Offer, capacity: int, zone: tzinfo) -> dict:
     return time
 
 
-def _day_label(day: date, today: date) -> str:
+def _day_label(day: date, today: date, zone: tzinfo) -> str:
     """"Today", "Tomorrow", else "Tue 1 Dec" / "12月1日 周二"."""
     if day == today:
         return _("Today")
     if (day - today).days == 1:
         return _("Tomorrow")
-    return dates.day_label(datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone()))
+    return dates.day_label(datetime.combine(day, datetime.min.time(), tzinfo=zone), zone)
 
 
 def parse_day(text: str | None) -> date | None:
@@ -53,10 +53,14 @@ def parse_day(text: str | None) -> date | None:
         return None
 
 
-def picker_times(restaurant: Restaurant, day: date | None = None, *, now: datetime | None = None) -> dict:
-    """The picker's contents: the earliest time with room, the days that have room, and ``day``'s times.
+def picker_times(
+    restaurant: Restaurant, day: date | None = None, *, now: datetime | None = None, chips: int | None = None
+) -> dict:
+    """The picker's contents: the earliest time with room, the days that have room, and ``day``'s times
+    (its first ``chips`` times, or all of them).
 
     A day without room (or none asked for) gives the first day that has some.
+    Only that day's times are worked out (``pickup_times.picker_offers``).
 
     The time zone is looked up once: Django keeps the current one in an
     asgiref ``Local`` guarded by one lock for the whole process, and a week
@@ -67,17 +71,11 @@ def picker_times(restaurant: Restaurant, day: date | None = None, *, now: dateti
     now = now or timezone.now()
     zone = timezone.get_current_timezone()
     today = timezone.localtime(now, zone).date()
-    by_day: dict[date, list[pickup_times.Offer]] = {}
-    for offer in pickup_times.offered_times(restaurant, now=now):
-        by_day.setdefault(timezone.localtime(offer.start, zone).date(), []).append(offer)
-    if day not in by_day:
-        day = next(iter(by_day), None)
-    offers = by_day.get(day, [])
-    first = next(iter(by_day.values()), [None])[0]
+    picker = pickup_times.picker_offers(restaurant, day, now=now, zone=zone, limit=chips)
     return {
-        "earliest": _time(first, restaurant.slot_capacity, zone) if first else None,
-        "days": [{"value": each.isoformat(), "label": _day_label(each, today)} for each in by_day],
-        "day": day.isoformat() if day else None,
-        "times": [_time(offer, restaurant.slot_capacity, zone) for offer in offers],
+        "earliest": _time(picker.earliest, restaurant.slot_capacity, zone) if picker.earliest else None,
+        "days": [{"value": each.isoformat(), "label": _day_label(each, today, zone)} for each in picker.days],
+        "day": picker.day.isoformat() if picker.day else None,
+        "times": [_time(offer, restaurant.slot_capacity, zone) for offer in picker.offers],
         "refresh_after": REFRESH_SECONDS,
     }

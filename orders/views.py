@@ -53,8 +53,7 @@ TIME_CHIPS = 8
 
 def _picker() -> dict:
     """The picker as first rendered: the first day with room, its first chips."""
-    picker = picker_times(Restaurant.current())
-    return {**picker, "times": picker["times"][:TIME_CHIPS]}
+    return picker_times(Restaurant.current(), chips=TIME_CHIPS)
 
 
 def _customer(request: HttpRequest) -> str | None:
@@ -152,9 +151,10 @@ def _timeline(order) -> list[dict]:
 def pickup_time_offers(request: HttpRequest) -> HttpResponse:
     """The picker's contents for one day (``?day=YYYY-MM-DD``, else the first with room).
 
-    Working them out costs a few hundred milliseconds of CPU, and every open
-    picker asks: the answer is cached until a place is taken or given back, or
-    the minute ends (the earliest time moves with the clock).
+    A day of 1-minute slots is over a thousand times to format (several
+    milliseconds of CPU), and every open picker asks: the answer is cached
+    until a place is taken or given back, or the minute ends (the earliest
+    time moves with the clock).
     """
     day = parse_day(request.GET.get("day"))
     key = f"pickup-times:{request.LANGUAGE_CODE}:{pickup_times.places_version()}:{int(time.time() // 60)}:{day}"
