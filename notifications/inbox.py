@@ -20,6 +20,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from pickup.outage_log import OutageLog, OutageWords
+
 logger = logging.getLogger(__name__)
 
 # Moves the backup of a fetch that never finished back into the inbox, like
@@ -47,6 +49,13 @@ TAKE = 500  # messages fetched per round trip
 WAIT = 5  # seconds one blocking fetch waits before it is made again
 RETRY_AFTER = 1.0  # seconds between fetches while Redis cannot be reached
 
+# A reader failing through a Redis outage: a few lines however long it lasts.
+READ_FAILURES = OutageWords(
+    began="reading the channel layer failed (%(error)s); retrying every 1 s",
+    goes_on="reading the channel layer still fails (%(error)s): %(total)d failed reads over %(seconds).0f s; retrying",
+    ended="Redis reachable again after %(total)d failed reads over %(seconds).0f s; the channel layer is read again",
+)
+
 
 class Inbox:
     """One process's inbox: its Redis key, the reader that empties it, the sockets' buffers.
@@ -71,6 +80,7 @@ class Inbox:
         self._buffers: dict[str, asyncio.Queue] = {}
         self._reader: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.outage = OutageLog(logger, READ_FAILURES)
 
     def reads_on(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether this inbox's sockets receive on ``loop``: only then can they be handed messages."""
@@ -131,6 +141,9 @@ class Inbox:
                     await connection.eval(_RESTORE, 2, self.key, self.backup_key)
                     restore = False
                 fetched = await self._fetch(connection)
+                # Only a whole round ends an outage: a Redis that answers the
+                # restore but fails every fetch would say an end and a start a second.
+                self.outage.succeeded()
                 for member in fetched:
                     self._deliver(member)
                 if fetched:
@@ -139,7 +152,7 @@ class Inbox:
                 if asyncio.current_task().cancelling():
                     raise asyncio.CancelledError from error
                 # Redis down: the sockets stay open and local hand-overs go on.
-                logger.warning("reading the channel layer failed (%s); retrying in 1 s", error)
+                self.outage.failed(error)
                 restore = True
                 await asyncio.sleep(RETRY_AFTER)
 

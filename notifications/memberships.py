@@ -37,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pickup import redis_clients
+from pickup.outage_log import OutageLog, OutageWords
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,18 @@ REFRESH_EVERY = 3600.0  # well inside channels-redis's group expiry of a day
 # Redis out of reach: down, restarting, or a failover's seconds (Sentinel's
 # MasterNotFoundError is a ConnectionError too).
 OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError)
+
+# What a Redis outage makes the keeper and closing sockets say: a few lines each, however long it lasts.
+CHECK_FAILURES = OutageWords(
+    began="cannot check group memberships (%(error)s); retrying every 1 s",
+    goes_on="still cannot check group memberships (%(error)s): %(total)d failed checks over %(seconds).0f s; retrying",
+    ended="Redis reachable again after %(total)d failed membership checks over %(seconds).0f s",
+)
+LEAVE_FAILURES = OutageWords(
+    began="could not leave %(group)s (%(error)s); memberships left while Redis is away expire by themselves",
+    goes_on="%(count)d more group memberships could not be left (%(error)s): %(total)d over %(seconds).0f s",
+    ended="Redis reachable again after %(total)d group memberships could not be left over %(seconds).0f s",
+)
 
 
 class GroupsOutOfReach(Exception):
@@ -65,6 +78,8 @@ class Memberships:
         self._marker = f"{settings.REDIS_KEY_PREFIX}web-process:{uuid.uuid4().hex}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
+        self.check_outage = OutageLog(logger, CHECK_FAILURES)
+        self.leave_outage = OutageLog(logger, LEAVE_FAILURES)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         loop = loop or asyncio.get_running_loop()
@@ -129,7 +144,9 @@ class Memberships:
             # A socket closing while Redis is away (or right after a restart,
             # on a stale pooled connection) must still close at once; raising
             # here stalls daphne's close handshake. The membership expires.
-            logger.warning("could not leave %s (%s); it expires by itself", group, error.__class__.__name__)
+            self.leave_outage.failed(error.__class__.__name__, group=group)
+        else:
+            self.leave_outage.succeeded()
 
     async def rejoin_all(self) -> int:
         layer = get_channel_layer()
@@ -188,10 +205,13 @@ class Memberships:
                         refreshed = time.monotonic()
                         if owed:
                             logger.warning("Redis lost this process's groups; %d memberships joined again", joined)
+                    # Only a whole round ends an outage: a replica answering the
+                    # check but refusing the marker would say an end and a start a second.
+                    self.check_outage.succeeded()
                 except Exception as error:  # Redis down: try again next round
                     if asyncio.current_task().cancelling():
                         raise asyncio.CancelledError from error
-                    logger.warning("cannot check group memberships (%s); retrying", error.__class__.__name__)
+                    self.check_outage.failed(error.__class__.__name__)
         finally:
             await client.aclose()
 

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from notifications.memberships import GroupsOutOfReach, memberships
 from orders.parsing import BadMessage, Ping, parse_message, parse_request, request_id_of_oversized
 from pickup.errors import PickupError
+from pickup.outage_log import OutageLog, OutageWords
 
 logger = logging.getLogger(__name__)
 
@@ -59,40 +60,13 @@ async def all_closed(within: float) -> int:
     return len(open_here)
 
 
-class TurnedAway:
-    """Sockets turned away while Redis is out of reach, said in few lines.
-
-    The first at once, then a count at most every ``every`` seconds, the
-    last one when a socket joins again: a thousand pages retrying through a
-    failover write a handful of warnings, no tracebacks.
-    """
-
-    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.every = every
-        self.clock = clock
-        self.unsaid = 0  # turned away since the last line
-        self.reason = ""  # the last one's error
-        self.quiet_until = float("-inf")
-
-    def refused(self, reason: str) -> None:
-        self.unsaid += 1
-        self.reason = reason
-        self._say_if_due("%d socket(s) turned away with 1013, Redis not reachable (%s); their pages retry")
-
-    def joined(self) -> None:
-        if self.unsaid:
-            self._say_if_due("%d socket(s) turned away with 1013 while Redis was not reachable (%s); sockets join again")
-
-    def _say_if_due(self, words: str) -> None:
-        now = self.clock()
-        if now < self.quiet_until:
-            return
-        logger.warning(words, self.unsaid, self.reason)
-        self.unsaid = 0
-        self.quiet_until = now + self.every
-
-
-turned_away = TurnedAway()
+# Sockets turned away while Redis is out of reach: a thousand pages retrying
+# through a failover write a handful of warnings, no tracebacks.
+turned_away = OutageLog(logger, OutageWords(
+    began="a socket turned away with 1013, Redis not reachable (%(error)s); its page retries",
+    goes_on="%(count)d more socket(s) turned away with 1013, Redis not reachable (%(error)s); their pages retry",
+    ended="Redis reachable again after %(total)d socket(s) turned away with 1013 over %(seconds).0f s; sockets join again",
+))
 
 
 class JsonSocket(AsyncJsonWebsocketConsumer):
@@ -113,10 +87,10 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
         try:
             await memberships.join_all(groups, self.channel_name)
         except GroupsOutOfReach as error:
-            turned_away.refused(str(error))
+            turned_away.failed(error)
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return False
-        turned_away.joined()
+        turned_away.succeeded()
         return True
 
     async def websocket_disconnect(self, message):

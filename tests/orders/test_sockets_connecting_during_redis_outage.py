@@ -22,7 +22,8 @@ from notifications.sender import STAFF_GROUP, customer_group, send_to_groups
 from orders import boards, sockets
 from orders.models import BoardLink
 from orders.socket_limits import open_sockets
-from orders.sockets import CLOSE_TRY_AGAIN_LATER, TurnedAway
+from orders.sockets import CLOSE_TRY_AGAIN_LATER
+from pickup.outage_log import OutageLog
 from tests.conftest import customer_communicator, customer_session, redis_out_of_reach
 from tests.orders.test_counter_board import board_socket
 from tests.orders.test_kitchen_screen import kitchen_socket, kitchen_staff
@@ -112,7 +113,8 @@ async def test_pages_retrying_through_an_outage_are_said_in_two_warnings_not_one
     menu, settings, caplog, monkeypatch
 ):
     now = [0.0]
-    monkeypatch.setattr(sockets, "turned_away", TurnedAway(every=10.0, clock=lambda: now[0]))
+    words = sockets.turned_away.words
+    monkeypatch.setattr(sockets, "turned_away", OutageLog(sockets.logger, words, every=10.0, clock=lambda: now[0]))
     open_one, _group = await a_customer()
 
     with caplog.at_level(logging.WARNING, logger="orders.sockets"), redis_out_of_reach(settings):
@@ -127,24 +129,8 @@ async def test_pages_retrying_through_an_outage_are_said_in_two_warnings_not_one
         await socket.disconnect()
 
     said = [record for record in caplog.records if record.name == "orders.sockets"]
-    # The first at once, the other four when sockets join again; no tracebacks.
-    assert [(record.levelno, record.args[0]) for record in said] == [(logging.WARNING, 1), (logging.WARNING, 4)]
+    # The first at once, all five counted when sockets join again; no tracebacks.
+    assert [(record.levelno, record.msg, record.args["total"]) for record in said] == [
+        (logging.WARNING, words.began, 1), (logging.WARNING, words.ended, 5)
+    ]
     assert failures(caplog) == []
-
-
-def test_turned_away_sockets_are_counted_at_most_once_every_few_seconds(caplog):
-    now = [0.0]
-    said = TurnedAway(every=10.0, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING, logger="orders.sockets"):
-        for second in range(25):  # a thousand pages retrying, forty a second, for 25 s
-            now[0] = float(second)
-            for _page in range(40):
-                said.refused("ConnectionError")
-        said.joined()  # too soon after the last line: kept for the next
-        now[0] = 40.0
-        said.joined()
-        said.joined()  # nothing more to say
-
-    counts = [record.args[0] for record in caplog.records if record.name == "orders.sockets"]
-    assert counts == [1, 400, 400, 199]
-    assert sum(counts) == 25 * 40
