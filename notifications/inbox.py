@@ -52,8 +52,8 @@ RETRY_AFTER = 1.0  # seconds between fetches while Redis cannot be reached
 # A reader failing through a Redis outage: a few lines however long it lasts.
 READ_FAILURES = OutageWords(
     began="reading the channel layer failed (%(error)s); retrying every 1 s",
-    goes_on="reading the channel layer still fails (%(error)s): %(total)d failed reads over %(seconds).0f s; retrying",
-    ended="Redis reachable again after %(total)d failed reads over %(seconds).0f s; the channel layer is read again",
+    goes_on="reading the channel layer still fails (%(error)s): %(total)d failed read(s) over %(seconds).0f s; retrying",
+    ended="Redis reachable again after %(total)d failed read(s) over %(seconds).0f s; the channel layer is read again",
 )
 
 

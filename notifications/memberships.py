@@ -51,13 +51,13 @@ OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError)
 # What a Redis outage makes the keeper and closing sockets say: a few lines each, however long it lasts.
 CHECK_FAILURES = OutageWords(
     began="cannot check group memberships (%(error)s); retrying every 1 s",
-    goes_on="still cannot check group memberships (%(error)s): %(total)d failed checks over %(seconds).0f s; retrying",
-    ended="Redis reachable again after %(total)d failed membership checks over %(seconds).0f s",
+    goes_on="still cannot check group memberships (%(error)s): %(total)d failed check(s) over %(seconds).0f s; retrying",
+    ended="Redis reachable again after %(total)d failed membership check(s) over %(seconds).0f s",
 )
 LEAVE_FAILURES = OutageWords(
     began="could not leave %(group)s (%(error)s); memberships left while Redis is away expire by themselves",
-    goes_on="%(count)d more group memberships could not be left (%(error)s): %(total)d over %(seconds).0f s",
-    ended="Redis reachable again after %(total)d group memberships could not be left over %(seconds).0f s",
+    goes_on="%(count)d more group membership(s) could not be left (%(error)s): %(total)d over %(seconds).0f s",
+    ended="Redis reachable again after %(total)d group membership(s) could not be left over %(seconds).0f s",
 )
 
 
