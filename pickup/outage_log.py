@@ -67,6 +67,7 @@ class OutageLog:
         if self.failures:
             self._say(self.words.ended, self.clock())
             self.failures = 0
+            self._latest = {}  # nor hold on to the last error (and its frames) while things work
 
     def _say(self, words: str, now: float) -> None:
         fields = {**self._latest, "count": self._unsaid, "total": self.failures, "seconds": now - self._began_at}
