@@ -143,13 +143,13 @@ class OrderAdmin(admin.ModelAdmin):
         return _("%(minutes)d min overdue") % {"minutes": _minutes(seconds)}
 
     def _move(self, request, queryset, status: str) -> None:
+        orders = list(queryset)
         moved = 0
-        for order in queryset:
-            try:
-                services.change_status(order, status)
+        for order, result in zip(orders, services.change_statuses(orders, status), strict=True):
+            if isinstance(result, PickupError):
+                self.message_user(request, f"{order.pickup_code}: {result.message}", messages.ERROR)
+            else:
                 moved += 1
-            except PickupError as error:
-                self.message_user(request, f"{order.pickup_code}: {error.message}", messages.ERROR)
         if moved:
             label = Order.Status(status).label
             self.message_user(

@@ -112,12 +112,15 @@ def add_many(entries: list[tuple[int, datetime]]) -> None:
         _redis().zadd(_key(QUEUE), {str(order_id): score_of(pickup_at) for order_id, pickup_at in entries})
 
 
-def remove(order_id: int) -> None:
-    member = str(order_id)
+def remove_many(order_ids: list[int]) -> None:
+    """Take orders out of the queue, with their claims, in one round trip however many there are."""
+    if not order_ids:
+        return
+    members = [str(order_id) for order_id in order_ids]
     pipe = _redis().pipeline()
-    pipe.zrem(_key(QUEUE), member)
-    pipe.zrem(_key(CLAIMS), member)
-    pipe.hdel(_key(SCORES), member)
+    pipe.zrem(_key(QUEUE), *members)
+    pipe.zrem(_key(CLAIMS), *members)
+    pipe.hdel(_key(SCORES), *members)
     pipe.execute()
 
 

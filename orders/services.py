@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -268,19 +269,19 @@ def _enqueue(orders: list[Order]) -> None:
         logger.exception("could not add orders %s to the kitchen queue; rebuild will", order_ids)
 
 
-def _dequeue(order: Order) -> None:
-    """Take an order that no longer waits out of the kitchen queue, after its change is committed.
+def _dequeue(orders: list[Order]) -> None:
+    """Take orders that no longer wait out of the kitchen queue, after their changes are committed.
 
     Redis out of reach (a failover, an outage) must not fail the staff's
-    change, which is stored: the entry stays behind, and run_queue skips it
-    at its pickup time (``timeline.process_due_order``).
+    changes, which are stored: the entries stay behind, and run_queue skips
+    them at their pickup time (``timeline.process_due_order``).
     """
     try:
-        kitchen_queue.remove(order.pk)
+        kitchen_queue.remove_many([order.pk for order in orders])
     except (RedisConnectionError, RedisTimeoutError) as error:
         logger.warning(
-            "order %s (id %s) is %s but stays in the kitchen queue, Redis not reachable (%s); run_queue skips it",
-            order.pickup_code, order.pk, order.status, error,
+            "orders %s are %s but stay in the kitchen queue, Redis not reachable (%s); run_queue skips them",
+            ", ".join(f"{order.pickup_code} (id {order.pk})" for order in orders), orders[0].status, error,
         )
 
 
@@ -368,6 +369,40 @@ def change_status(
     ``Order.CancelReason`` (stored as a code, translated when shown), with
     an optional ``note`` in the staff's words.
     """
+    _change(order, status, reason=reason, note=note, notify=notify, reply_channel=reply_channel)
+    if status not in Order.WAITING:
+        transaction.on_commit(lambda: _dequeue([order]))
+    return order
+
+
+def change_statuses(orders: Iterable[Order], status: str) -> list[Order | PickupError]:
+    """Move several orders to ``status`` (a staff action on a batch): per order, the moved Order or
+    the PickupError refusing it.
+
+    Each order is moved as ``change_status`` moves it, in its own transaction,
+    so a refused one leaves the others moved. Their kitchen-queue entries are
+    taken out together after the last commit, in one Redis call: while a
+    failover's primary machine is gone, every call waits out the connect
+    timeout (5 s, pickup/settings.py), and the staff's page must wait for it
+    once, not once per order.
+    """
+    results: list[Order | PickupError] = []
+    for order in orders:
+        try:
+            with transaction.atomic():
+                results.append(_change(order, status))
+        except PickupError as error:
+            results.append(error)
+    moved = [result for result in results if isinstance(result, Order)]
+    if moved and status not in Order.WAITING:
+        transaction.on_commit(lambda: _dequeue(moved))
+    return results
+
+
+def _change(
+    order: Order, status: str, *, reason: str = "", note: str = "", notify: bool = True, reply_channel: str = ""
+) -> Order:
+    """All ``change_status`` does but take the order out of the kitchen queue, in the caller's transaction."""
     now = timezone.now()
     if status not in Order.Status.values:
         raise PickupError("invalid_status", _("There is no such order status."))
@@ -402,8 +437,6 @@ def change_status(
             alert_services.schedule_alert(order=order, kind=Alert.Kind.CANCELLED, due_at=now, reason=order.cancel_note)
     elif status in (Order.Status.PICKED_UP, Order.Status.NOT_COLLECTED):
         alert_services.withdraw_alerts(order)
-    if status not in Order.WAITING:
-        transaction.on_commit(lambda: _dequeue(order))
     announce([order.pk], "order.updated", skip={order.pk: reply_channel})
     logger.info("order %s (id %s) is now %s", order.pickup_code, order.pk, status)
     return order

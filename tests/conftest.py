@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from io import StringIO
 from datetime import datetime, timedelta
 
@@ -47,6 +48,68 @@ def redis_out_of_reach(settings):
         yield
     finally:
         settings.CACHES, settings.CHANNEL_LAYERS = reachable
+
+
+class _CountedConnection(redis.Connection):
+    """A real Redis connection that notes each attempt to connect and whether it timed out."""
+
+    attempts: list[str] = []  # replaced per black hole
+
+    def connect(self):
+        try:
+            super().connect()
+        except redis.TimeoutError:
+            self.attempts.append("timeout")
+            raise
+        except redis.ConnectionError:
+            self.attempts.append("refused")
+            raise
+        self.attempts.append("connected")
+
+
+@contextlib.contextmanager
+def redis_black_hole(settings):
+    """The kitchen queue, the limits and the cache pointed at an address that never answers, as when
+    a failover's primary machine is gone: each connection waits out its connect timeout (1 s here).
+    Yields the list of their attempts to connect ("timeout" each); the channel layer, which never
+    holds up a request (notifications/sender.py), is refused at once as in ``redis_out_of_reach``.
+
+    The black hole is a loopback socket that listens but never accepts, its one-place backlog
+    filled first: Linux then drops every further SYN (``tcp_abort_on_overflow`` is 0 by default),
+    so a client's ``connect`` hangs until its timeout, as towards a machine that is gone. No root,
+    no firewall rule, nothing outside this process.
+    """
+    from pickup.redis_clients import RedisPlace
+    from pickup.redis_server import free_port
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    queued = []
+    for _ in range(2):  # the first fills the accept queue, the second is left half-open
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(address)
+        queued.append(filler)
+    attempts: list[str] = []
+    counted = type("CountedConnection", (_CountedConnection,), {"attempts": attempts})
+    gone = RedisPlace.from_settings(f"redis://127.0.0.1:{address[1]}/0", [], "")
+    refusing = RedisPlace.from_settings(f"redis://127.0.0.1:{free_port()}/0", [], "")
+    reachable = settings.CACHES, settings.CHANNEL_LAYERS
+    cache = gone.cache(key_prefix="unreachable", socket_timeout=1, connect_timeout=1)
+    cache["OPTIONS"]["CONNECTION_POOL_KWARGS"] = {"connection_class": counted}
+    settings.CACHES = {"default": cache}
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": reachable[1]["default"]["BACKEND"],
+        "CONFIG": {"hosts": [refusing.channel_layer_host(socket_connect_timeout=1)]},
+    }}
+    try:
+        yield attempts
+    finally:
+        settings.CACHES, settings.CHANNEL_LAYERS = reachable
+        for held in [*queued, listener]:
+            held.close()
 
 
 @pytest.fixture(autouse=True)
