@@ -383,7 +383,7 @@ def change_statuses(orders: Iterable[Order], status: str) -> list[Order | Pickup
     so a refused one leaves the others moved. Their kitchen-queue entries are
     taken out together after the last commit, in one Redis call: while a
     failover's primary machine is gone, every call waits out the connect
-    timeout (5 s, pickup/settings.py), and the staff's page must wait for it
+    timeout (1 s, pickup/settings.py), and the staff's page must wait for it
     once, not once per order.
     """
     results: list[Order | PickupError] = []

@@ -145,7 +145,10 @@ REDIS = RedisPlace.from_settings(
     REDIS_URL, env_list("REDIS_SENTINELS", []), env_str("REDIS_SENTINEL_MASTER", "")
 )
 
-CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_timeout=5, connect_timeout=5)}
+# Connecting takes milliseconds on a LAN; a primary whose machine is gone (a
+# failover's seconds) answers nothing, and each Redis call of a page load or a
+# staff request then waits the whole connect timeout (docs/delivery.md).
+CACHES = {"default": REDIS.cache(key_prefix=REDIS_KEY_PREFIX + "cache", socket_timeout=5, connect_timeout=1)}
 # A cache read or write Redis missed is a miss, not an error, and not logged either: django-redis would
 # log each at ERROR with a traceback, three per picker request through an outage that /readyz, the
 # limits' warning and run_queue already report.

@@ -3,9 +3,9 @@
 Unlike a stopped Redis (tests/orders/test_staff_during_redis_outage.py), whose
 refused connection fails at once, a machine that is gone answers nothing:
 every attempt to connect waits out the client's connect timeout
-(``SOCKET_CONNECT_TIMEOUT``, 5 s in pickup/settings.py). A staff request
+(``SOCKET_CONNECT_TIMEOUT``, 1 s in pickup/settings.py). A staff request
 must pay that wait at most once for the kitchen queue, however many orders
-it moves: "mark ready" on the morning's twenty orders, not twenty times 5 s.
+it moves: "mark ready" on the morning's twenty orders, not twenty times that.
 Counted as attempts to connect that timed out, never as time.
 """
 
