@@ -47,7 +47,7 @@ def opening_windows(restaurant: Restaurant, day: date) -> list[tuple[datetime, d
 
 
 def slots_of_day(restaurant: Restaurant, day: date) -> list[Slot]:
-    return list(_cut_into_slots(tuple(opening_windows(restaurant, day)), restaurant.slot_minutes))
+    return list(_day_grid(restaurant, day).slots)
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,12 @@ def _day_grid(restaurant: Restaurant, day: date) -> _DayGrid:
 
 @lru_cache(maxsize=64)
 def _grid(windows: tuple[tuple[datetime, datetime], ...], slot_minutes: int) -> _DayGrid:
-    """Cached, as the slots are: the picker looks at a week of days on every page load."""
+    """Cached: every order placed checks its day's slots (a few hundred of them), and
+    the picker looks at a week of days on every page load."""
     return _DayGrid.of(_cut_into_slots(windows, slot_minutes))
 
 
-@lru_cache(maxsize=64)
 def _cut_into_slots(windows: tuple[tuple[datetime, datetime], ...], slot_minutes: int) -> tuple[Slot, ...]:
-    """Cached: every order placed checks its day's slots, a few hundred of them."""
     length = timedelta(minutes=slot_minutes)
     slots = []
     for opens, closes in windows:
