@@ -33,8 +33,6 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pickup import redis_clients
 from pickup.outage_log import OutageLog, OutageWords
@@ -43,10 +41,6 @@ logger = logging.getLogger(__name__)
 
 CHECK_EVERY = 1.0  # seconds between marker checks: the longest a socket stays deaf
 REFRESH_EVERY = 3600.0  # well inside channels-redis's group expiry of a day
-
-# Redis out of reach: down, restarting, or a failover's seconds (Sentinel's
-# MasterNotFoundError is a ConnectionError too).
-OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError)
 
 # What a Redis outage makes the keeper and closing sockets say: a few lines each, however long it lasts.
 CHECK_FAILURES = OutageWords(
@@ -128,7 +122,7 @@ class Memberships:
                 self._forget(group, channel)
                 with contextlib.suppress(Exception):
                     await get_channel_layer().group_discard(group, channel)
-            if isinstance(error, OUT_OF_REACH):
+            if isinstance(error, redis_clients.OUT_OF_REACH):
                 raise GroupsOutOfReach(error.__class__.__name__) from error
             raise
 

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_redis import get_redis_connection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pickup import busy
 from pickup.errors import PickupError
+from pickup.redis_clients import OUT_OF_REACH
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def _counting() -> Iterator[None]:
     """
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except OUT_OF_REACH as error:
         logger.warning("order and session limits cannot be counted, Redis not reachable (%s); refusing for now", error)
         raise busy.refusal() from error
 
@@ -164,7 +163,7 @@ def _for_staff(doing: str, message: str) -> Iterator[None]:
     """
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except OUT_OF_REACH as error:
         logger.warning("could not %s for staff, Redis not reachable (%s)", doing, error)
         raise PickupError("limits_unreachable", message) from error
 

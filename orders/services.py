@@ -20,8 +20,6 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notifications import services as alert_services
 from notifications.models import Alert
@@ -29,6 +27,7 @@ from orders import kitchen_queue, limits, metrics, payments, pickup_times
 from orders.announcements import announce
 from orders.models import MenuItem, Order, OrderLine, PickupCodeCounter, PickupSlot, Restaurant
 from pickup.errors import PickupError
+from pickup.redis_clients import OUT_OF_REACH
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +262,7 @@ def _enqueue(orders: list[Order]) -> None:
     order_ids = [order.pk for order in orders]
     try:
         kitchen_queue.add_many([(order.pk, order.pickup_at) for order in orders])
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except OUT_OF_REACH as error:
         logger.warning("orders %s wait for run_queue's rebuild to join the kitchen queue, Redis not reachable (%s)", order_ids, error)
     except Exception:
         logger.exception("could not add orders %s to the kitchen queue; rebuild will", order_ids)
@@ -278,7 +277,7 @@ def _dequeue(orders: list[Order]) -> None:
     """
     try:
         kitchen_queue.remove_many([order.pk for order in orders])
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except OUT_OF_REACH as error:
         logger.warning(
             "orders %s are %s but stay in the kitchen queue, Redis not reachable (%s); run_queue skips them",
             ", ".join(f"{order.pickup_code} (id {order.pk})" for order in orders), orders[0].status, error,

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Redis out of reach: down, restarting, or a failover's seconds (Sentinel's
+# MasterNotFoundError is a ConnectionError too). What callers turn into a
+# quiet refusal or a warning; any other Redis error keeps its traceback.
+OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError)
 
 # How long a client waits to reach a sentinel: one that is down must not
 # hold up asking the next one (a refused connection fails at once anyway).
