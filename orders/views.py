@@ -52,8 +52,10 @@ TIME_CHIPS = 8
 
 
 def _picker() -> dict:
-    """The picker as first rendered: the first day with room, its first chips."""
-    return picker_times(Restaurant.current(), chips=TIME_CHIPS)
+    """The picker as first rendered: the first day with room, its first chips, and how
+    many chips a page holds (not how many the first day has left: late in the
+    evening today has only a few, and another day's pages must still hold eight)."""
+    return {**picker_times(Restaurant.current(), chips=TIME_CHIPS), "chips_per_page": TIME_CHIPS}
 
 
 def _customer(request: HttpRequest) -> str | None:
