@@ -7,10 +7,11 @@ import contextlib
 import os
 import socket
 from io import StringIO
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 import redis
+import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -162,6 +163,15 @@ def restaurant(db) -> Restaurant:
     restaurant.slot_capacity = 1000
     restaurant.save()
     return restaurant
+
+
+@pytest.fixture
+def breakfast_time():
+    """The clock at 8 a.m. tomorrow in the restaurant, ticking on: a whole day of pickup times
+    ahead whatever the hour the suite runs (late in the evening today has only a few left)."""
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    with time_machine.travel(timezone.make_aware(datetime.combine(tomorrow, time(8))), tick=True):
+        yield
 
 
 @pytest.fixture
