@@ -81,6 +81,21 @@ class JsonSocket(AsyncJsonWebsocketConsumer):
         await super().accept(subprotocol, headers)
         open_here.add(self)
 
+    async def websocket_connect(self, message):
+        """A connect that fails half-way gives back what it took, as a disconnect would.
+
+        The error ends the consumer, so daphne never sends it a disconnect:
+        without this, a Redis error other than an outage while joining, or
+        a database error greeting the page, left the socket's place under the
+        caps taken (its customer meets "too many open pages" after a few),
+        its groups joined and its gauge counted.
+        """
+        try:
+            await super().websocket_connect(message)
+        except BaseException:
+            await self.disconnect(None)
+            raise
+
     async def join_or_turn_away(self, groups: list[str]) -> bool:
         """Join the socket's groups, before accepting it; False once it has been
         turned away (1013) because Redis is out of reach, in none of them."""

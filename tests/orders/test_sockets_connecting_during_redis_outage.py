@@ -13,7 +13,9 @@ import logging
 from collections.abc import Callable
 
 import pytest
+import redis
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from prometheus_client import REGISTRY
 
@@ -106,6 +108,31 @@ async def test_a_socket_connecting_while_redis_is_out_of_reach_is_turned_away_th
         assert sockets_open(kind) == count_before + 1
     finally:
         await socket.disconnect()
+    assert (sockets_open(kind), held_places()) == (count_before, places_before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_socket_whose_connect_fails_half_way_for_another_reason_gives_back_what_it_took(
+    kind, menu, clean_redis
+):
+    """Not an outage: a Redis error a join does not expect (a group key of the wrong type).
+    The consumer ends with it, as any unexpected error (daphne logs its traceback),
+    but its place under the caps, its gauge and its groups are given back."""
+    opener, push, pushed_type = KINDS[kind]
+    open_one, group = await opener()
+    count_before, places_before = sockets_open(kind), held_places()
+    wrong_type = get_channel_layer()._group_key(group)
+    clean_redis.set(wrong_type, "not a sorted set")
+
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        await open_one().connect()
+
+    assert (sockets_open(kind), held_places()) == (count_before, places_before)
+    assert memberships.sockets_in(group) == ()
+    clean_redis.delete(wrong_type)
+    socket = open_one()
+    assert (await socket.connect())[0]
+    await socket.disconnect()
     assert (sockets_open(kind), held_places()) == (count_before, places_before)
 
 
