@@ -4,9 +4,11 @@ While Redis is out of reach a web process meets it again and again: its
 inbox reader and its group keeper retry every second, every socket closing
 or connecting tries once. A warning per attempt is thousands of lines an
 hour that say nothing new and hide the ones that matter. An ``OutageLog``
-says the first failure at once, then at most one line with the count every
-``every`` seconds, and one line when things work again ("Redis reachable
-again after 42 failed reads over 41 s"). All at WARNING, so the start and
+says the first failure at once, then a line with the count after ``every``
+seconds, the gap doubling up to ``longest`` (10, 20, 40 ... 300 s: an hour's
+outage is some twenty lines per source, still a sign of life every five
+minutes), and one line when things work again ("Redis reachable again after
+42 failed reads over 41 s"). All at WARNING, so the start and
 the end are found by the same grep; none with a traceback.
 
 Each line is a %-format with named fields: ``error`` (the latest failure,
@@ -21,7 +23,8 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-SUMMARY_EVERY = 10.0  # seconds: one outage says at most one line this often
+SUMMARY_EVERY = 10.0  # seconds: the first count of an outage comes this long after its first line
+SUMMARY_LONGEST = 300.0  # seconds: the gap between counts doubles up to this
 
 
 class OutageWords(NamedTuple):
@@ -39,11 +42,14 @@ class OutageLog:
         words: OutageWords,
         *,
         every: float = SUMMARY_EVERY,
+        longest: float = SUMMARY_LONGEST,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger = logger
         self.words = words
         self.every = every
+        self.longest = longest
+        self._gap = every  # until the next count
         self.clock = clock
         self.failures = 0  # since the outage began; 0 while things work
         self._unsaid = 0  # since the last line
@@ -58,9 +64,11 @@ class OutageLog:
         self._unsaid += 1
         if self.failures == 1:
             self._began_at = now
+            self._gap = self.every
             self._say(self.words.began, now)
-        elif now - self._said_at >= self.every:
+        elif now - self._said_at >= self._gap:
             self._say(self.words.goes_on, now)
+            self._gap = min(self._gap * 2, self.longest)
 
     def succeeded(self) -> None:
         """Things work: one line if that ends an outage, nothing otherwise (cheap on every success)."""

@@ -1,5 +1,5 @@
-"""An outage met a thousand times is said in a few warnings: the first at once, a count at most
-every few seconds, one line when things work again (pickup/outage_log.py), on an injected clock."""
+"""An outage met a thousand times is said in a few warnings: the first at once, counts ever more
+seldom, one line when things work again (pickup/outage_log.py), on an injected clock."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def said(caplog) -> list[tuple[str, dict]]:
     return [(names[record.msg], record.args) for record in records]
 
 
-def test_a_thousand_failures_over_25_seconds_are_said_in_four_lines_every_one_counted(outage, clock, caplog):
+def test_a_thousand_failures_over_25_seconds_are_said_in_three_lines_every_one_counted(outage, clock, caplog):
     error = redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
     for second in range(25):  # a thousand pages retrying, forty a second, for 25 s
         clock.now = float(second)
@@ -55,21 +55,37 @@ def test_a_thousand_failures_over_25_seconds_are_said_in_four_lines_every_one_co
 
     lines = said(caplog)
     assert [(which, fields["count"]) for which, fields in lines] == [
-        ("began", 1), ("goes_on", 400), ("goes_on", 400), ("ended", 199)
+        ("began", 1), ("goes_on", 400), ("ended", 599)  # the next count was due 20 s after the first
     ]
     assert lines[-1][1]["total"] == 25 * 40 and lines[-1][1]["seconds"] == 24.0
     assert lines[0][1]["error"] is error  # said as the caller gave it, never with its traceback
 
 
-def test_a_long_outage_says_a_count_at_most_every_interval_however_often_it_fails(outage, clock, caplog):
+def test_a_long_outage_says_counts_ever_more_seldom_then_every_five_minutes(outage, clock, caplog):
     for tenth in range(3600 * 10):  # an hour, failing ten times a second
         clock.now = tenth / 10
         outage.failed("ConnectionError")
     outage.succeeded()
 
     lines = said(caplog)
-    assert [which for which, _ in lines] == ["began"] + ["goes_on"] * 359 + ["ended"]  # one count every 10 s
+    counted_at = [fields["seconds"] for which, fields in lines if which == "goes_on"]
+    # 10, 20, 40, 80, 160 s apart, then every 300 s: 16 counts where one every 10 s made 359.
+    assert counted_at == [10.0, 30.0, 70.0, 150.0, 310.0] + [310.0 + 300 * n for n in range(1, 11)]
+    assert [which for which, _ in lines] == ["began"] + ["goes_on"] * 15 + ["ended"]
     assert sum(fields["count"] for _, fields in lines) == lines[-1][1]["total"] == 36000
+
+
+def test_the_next_outage_starts_again_with_the_short_gap(outage, clock, caplog):
+    for second in range(100):
+        clock.now = float(second)
+        outage.failed("ConnectionError")
+    outage.succeeded()  # counts said at 10, 30 and 70 s
+    for second in range(200, 215):
+        clock.now = float(second)
+        outage.failed("ConnectionError")
+
+    lines = said(caplog)
+    assert [(which, fields["seconds"]) for which, fields in lines[-2:]] == [("began", 0.0), ("goes_on", 10.0)]
 
 
 def test_the_end_is_said_at_once_even_right_after_a_count(outage, clock, caplog):
