@@ -133,6 +133,23 @@ def close_connections_of_async_tests(django_db_setup):
     asyncio.run(sync_to_async(connections.close_all)())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def restaurant_clock():
+    """``PICKUP_TEST_CLOCK=23:58:30`` runs the tests as if the restaurant's clock said so today,
+    ticking on: scripts/test.sh's pass across midnight, where dates and "today" go wrong.
+
+    Only this process's clock moves (processes a test starts, Redis and the
+    browser keep the real one): that pass leaves out the process and browser tests.
+    """
+    at = os.environ.get("PICKUP_TEST_CLOCK")
+    if not at:
+        yield
+        return
+    moment = timezone.make_aware(datetime.combine(timezone.localdate(), time.fromisoformat(at)))
+    with time_machine.travel(moment, tick=True):
+        yield
+
+
 @pytest.fixture(scope="session")
 def prepared_database(tmp_path_factory):
     """Where the first process stack leaves its migrated database for the others to copy."""
