@@ -54,3 +54,32 @@ def test_run_queue_alone_is_measured_with_productions_kitchen_delay():
     import pickup.settings as production
 
     assert lateness.RUN_QUEUE_ALONE["PICKUP_KITCHEN_DELAY_MS"] == production.PICKUP_KITCHEN_DELAY_MS > 0
+
+
+def test_picker_benchmark_times_every_case_on_a_restaurant_in_a_rush():
+    """In a process of its own (it sets up Django with production settings), at a tiny size,
+    without overwriting the figures ``make bench-picker`` left in bench/results."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, pathlib, tempfile\n"
+        "from bench import picker\n"
+        "from pickup.redis_server import PrivateRedis\n"
+        "redis_server = PrivateRedis().start()\n"
+        "try:\n"
+        "    with tempfile.TemporaryDirectory() as directory:\n"
+        "        picker._configure(pathlib.Path(directory), redis_server.url)\n"
+        "        print(json.dumps(picker.measure(slot_minutes=5, repeats=2)))\n"
+        "finally:\n"
+        "    redis_server.shutdown()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert result["full_slots"] > 0 and result["first_day_times"] > 0 and result["days_with_room"] >= 1
+    assert len(result["rows"]) == 6
+    for row in result["rows"]:
+        assert row["queries"] >= 1 and 0 <= row["min_ms"] <= row["median_ms"] and row["p90_ms"] >= 0, row
