@@ -56,7 +56,7 @@ def _demo_restaurant_in_a_rush(slot_minutes: int) -> dict:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from orders import pickup_times
+    from orders import pickup_offers
     from orders.models import Order, PickupSlot, Restaurant
 
     call_command("migrate", "--noinput", verbosity=0)
@@ -66,7 +66,7 @@ def _demo_restaurant_in_a_rush(slot_minutes: int) -> dict:
     PickupSlot.objects.all().delete()
     Restaurant.forget_current()
     restaurant = Restaurant.current()
-    offers = pickup_times.offered_times(restaurant)
+    offers = pickup_offers.offered_times(restaurant)
     rush_ends = timezone.now() + timedelta(hours=RUSH_HOURS)
     capacity = restaurant.slot_capacity
     rows = []
@@ -84,14 +84,14 @@ def _customer_with_an_order() -> tuple[str, int]:
     """A customer's session key and their order, for the order detail page."""
     from django.contrib.sessions.backends.db import SessionStore
 
-    from orders import pickup_times, services
+    from orders import pickup_offers, services
     from orders.customers import SESSION_KEY
     from orders.models import MenuItem, Restaurant
 
     session = SessionStore()
     session[SESSION_KEY] = "bench-picker"
     session.create()
-    pickup_at = pickup_times.offered_times(Restaurant.current())[-1].start
+    pickup_at = pickup_offers.offered_times(Restaurant.current())[-1].start
     order = services.place_order(customer_id="bench-picker", lines=[(MenuItem.objects.first().pk, 1)], pickup_at=pickup_at)
     return session.session_key, order.pk
 

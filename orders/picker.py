@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from orders import dates, pickup_times
+from orders import dates, pickup_offers
 from orders.models import Restaurant
 
 # How often an open picker asks again: the earliest time moves with the clock.
@@ -22,7 +22,7 @@ REFRESH_SECONDS = 30
 FEW_PLACES_LEFT = 3
 
 
-def _time(offer: pickup_times.Offer, capacity: int, zone: tzinfo) -> dict:
+def _time(offer: pickup_offers.Offer, capacity: int, zone: tzinfo) -> dict:
     """One time chip; a time that is nearly full says how many places are left, in words and
     in its accessible name (most times say nothing: a day of 1-minute slots has a thousand)."""
     local = timezone.localtime(offer.start, zone)
@@ -60,7 +60,7 @@ def picker_times(
     (its first ``chips`` times, or all of them).
 
     A day without room (or none asked for) gives the first day that has some.
-    Only that day's times are worked out (``pickup_times.picker_offers``).
+    Only that day's times are worked out (``pickup_offers.picker_offers``).
 
     The time zone is looked up once: Django keeps the current one in an
     asgiref ``Local`` guarded by one lock for the whole process, and a week
@@ -71,7 +71,7 @@ def picker_times(
     now = now or timezone.now()
     zone = timezone.get_current_timezone()
     today = timezone.localtime(now, zone).date()
-    picker = pickup_times.picker_offers(restaurant, day, now=now, zone=zone, limit=chips)
+    picker = pickup_offers.picker_offers(restaurant, day, now=now, zone=zone, limit=chips)
     return {
         "earliest": _time(picker.earliest, restaurant.slot_capacity, zone) if picker.earliest else None,
         "days": [{"value": each.isoformat(), "label": _day_label(each, today, zone)} for each in picker.days],

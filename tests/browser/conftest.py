@@ -176,10 +176,10 @@ def seed_kitchen(stack: Stack) -> None:
     """Three more customers' orders, so the kitchen screen looks like a morning: one being
     prepared, one waiting, one ready for collection (through the same services as the site)."""
     stack.shell(
-        "from orders import pickup_times, services\n"
+        "from orders import pickup_offers, services\n"
         "from orders.models import MenuItem, Order, Restaurant\n"
         "items = list(MenuItem.objects.order_by('position', 'pk').values_list('pk', flat=True))\n"
-        "times = [offer.start for offer in pickup_times.offered_times(Restaurant.current())]\n"
+        "times = [offer.start for offer in pickup_offers.offered_times(Restaurant.current())]\n"
         "baskets = [[(items[1], 2), (items[3], 2)], [(items[4], 3), (items[3], 1)], [(items[0], 1), (items[2], 1)]]\n"
         "orders = [services.place_order(customer_id=f'regular-{n}', lines=basket, pickup_at=times[n + 1])\n"
         "          for n, basket in enumerate(baskets)]\n"

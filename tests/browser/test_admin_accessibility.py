@@ -19,10 +19,10 @@ STAFF_SCREEN = {"width": 1280, "height": 800}
 def one_order(site) -> int:
     """A customer's order, so the order pages have something to show; returns its id."""
     return int(site.shell(
-        "from orders import pickup_times, services\n"
+        "from orders import pickup_offers, services\n"
         "from orders.models import MenuItem, Restaurant\n"
         "item = MenuItem.objects.order_by('position', 'pk').first()\n"
-        "start = pickup_times.offered_times(Restaurant.current())[1].start\n"
+        "start = pickup_offers.offered_times(Restaurant.current())[1].start\n"
         "print(services.place_order(customer_id='a-regular', lines=[(item.pk, 2)], pickup_at=start).pk)\n"
     ).strip())
 

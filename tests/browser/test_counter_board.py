@@ -42,10 +42,10 @@ def make_board_link(page, base_url: str) -> str:
 def preparing_order(site) -> str:
     """A customer's order the kitchen has started; returns its pickup code."""
     return site.shell(
-        "from orders import pickup_times, services\n"
+        "from orders import pickup_offers, services\n"
         "from orders.models import MenuItem, Order, Restaurant\n"
         "item = MenuItem.objects.order_by('position', 'pk').first()\n"
-        "start = pickup_times.offered_times(Restaurant.current())[1].start\n"
+        "start = pickup_offers.offered_times(Restaurant.current())[1].start\n"
         "order = services.place_order(customer_id='customer-with-a-secret', lines=[(item.pk, 2)], pickup_at=start)\n"
         "services.change_status(order, Order.Status.PREPARING)\n"
         "print(order.pickup_code)\n"
@@ -160,10 +160,10 @@ def test_staff_screens_have_no_serious_accessibility_violations(browser, site):
 
 def test_thirty_codes_fit_on_the_board_without_scrolling(browser, site, screenshot_dir):
     site.shell(
-        "from orders import pickup_times, services\n"
+        "from orders import pickup_offers, services\n"
         "from orders.models import BoardLink, MenuItem, Order, Restaurant\n"
         "item = MenuItem.objects.order_by('position', 'pk').first()\n"
-        "times = [offer.start for offer in pickup_times.offered_times(Restaurant.current())]\n"
+        "times = [offer.start for offer in pickup_offers.offered_times(Restaurant.current())]\n"
         "for n in range(30):  # ten to a slot: the test restaurant's slots hold twelve\n"
         "    order = services.place_order(customer_id=f'regular-{n}', lines=[(item.pk, 1)], pickup_at=times[2 + n // 10])\n"
         "    services.change_status(order, Order.Status.PREPARING if n % 3 else Order.Status.READY)\n"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orders import pickup_times
+from orders import pickup_offers, pickup_times
 from orders.models import OpeningHours, Restaurant
 from pickup.errors import PickupError
 
@@ -96,7 +96,7 @@ def test_offered_times_start_after_the_notice_and_skip_full_slots(breakfast_bar)
 
     PickupSlot.objects.create(start=at(TUESDAY, 7, 20), taken=2)  # full
     PickupSlot.objects.create(start=at(TUESDAY, 7, 25), taken=1)
-    offers = pickup_times.offered_times(breakfast_bar, now=NOW)
+    offers = pickup_offers.offered_times(breakfast_bar, now=NOW)
     starts = [offer.start for offer in offers]
     assert starts[0] == at(TUESDAY, 7, 15)
     assert at(TUESDAY, 7, 20) not in starts

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from orders import pickup_times, services
+from orders import pickup_offers, services
 from orders.models import PickupSlot
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_offers_list_valid_times_with_room_in_the_restaurant_zone(client, restau
     restaurant.slot_capacity = 3
     restaurant.max_days_ahead = 1  # today and tomorrow: never empty, whatever the hour
     restaurant.save()
-    first = pickup_times.offered_times(restaurant)[0]
+    first = pickup_offers.offered_times(restaurant)[0]
     PickupSlot.objects.create(start=first.start, taken=3)
 
     response = client.get("/pickup-times/")
@@ -102,7 +102,7 @@ def test_a_nearly_full_time_says_how_many_places_are_left_and_the_others_say_not
     restaurant.slot_capacity = 10
     restaurant.max_days_ahead = 1  # today and tomorrow: never empty, whatever the hour
     restaurant.save()
-    nearly_full, half_full = pickup_times.offered_times(restaurant)[2:4]  # still offered when the minute turns
+    nearly_full, half_full = pickup_offers.offered_times(restaurant)[2:4]  # still offered when the minute turns
     PickupSlot.objects.create(start=nearly_full.start, taken=8)
     PickupSlot.objects.create(start=half_full.start, taken=6)
 
