@@ -44,8 +44,8 @@ def opening_windows(restaurant: Restaurant, day: date) -> list[tuple[datetime, d
     return sorted(windows)
 
 
-def slots_of_day(restaurant: Restaurant, day: date) -> list[Slot]:
-    return list(day_grid(restaurant, day).slots)
+def slots_of_day(restaurant: Restaurant, day: date) -> tuple[Slot, ...]:
+    return day_grid(restaurant, day).slots
 
 
 @dataclass(frozen=True)
