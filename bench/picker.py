@@ -159,26 +159,30 @@ def measure(slot_minutes: int, repeats: int) -> dict:
     return {**setup, "first_day_times": len(first["times"]), "days_with_room": len(first["days"]), "rows": rows}
 
 
+def run(slot_minutes: list[int], repeats: int) -> list[dict]:
+    """``measure`` each slot length, on a private Redis and an SQLite file of its own;
+    once per process (it sets Django up)."""
+    redis_server = PrivateRedis().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pickup-bench-picker-") as directory:
+            _configure(Path(directory), redis_server.url)
+            return [measure(each, repeats) for each in slot_minutes]
+    finally:
+        redis_server.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=300, help="timed calls of each (after 10 untimed)")
     parser.add_argument("--slot-minutes", type=int, nargs="+", default=[1, 5])
     args = parser.parse_args()
-    redis_server = PrivateRedis().start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="pickup-bench-picker-") as directory:
-            _configure(Path(directory), redis_server.url)
-            results = []
-            for slot_minutes in args.slot_minutes:
-                result = measure(slot_minutes, args.repeats)
-                results.append(result)
-                print_table(
-                    f"{slot_minutes}-minute slots: {result['slots_in_horizon']:,} in {result['days_ahead'] + 1} days, "
-                    f"{result['pickup_slot_rows']:,} slot rows ({result['full_slots']:,} full)",
-                    result["rows"], ["what", "queries", "median_ms", "p90_ms", "min_ms"],
-                )
-    finally:
-        redis_server.shutdown()
+    results = run(args.slot_minutes, args.repeats)
+    for slot_minutes, result in zip(args.slot_minutes, results):
+        print_table(
+            f"{slot_minutes}-minute slots: {result['slots_in_horizon']:,} in {result['days_ahead'] + 1} days, "
+            f"{result['pickup_slot_rows']:,} slot rows ({result['full_slots']:,} full)",
+            result["rows"], ["what", "queries", "median_ms", "p90_ms", "min_ms"],
+        )
     path = write_results("picker", {"repeats": args.repeats, "runs": results})
     print(f"\nresults: {path}")
 

@@ -63,18 +63,7 @@ def test_picker_benchmark_times_every_case_on_a_restaurant_in_a_rush():
     import subprocess
     import sys
 
-    script = (
-        "import json, pathlib, tempfile\n"
-        "from bench import picker\n"
-        "from pickup.redis_server import PrivateRedis\n"
-        "redis_server = PrivateRedis().start()\n"
-        "try:\n"
-        "    with tempfile.TemporaryDirectory() as directory:\n"
-        "        picker._configure(pathlib.Path(directory), redis_server.url)\n"
-        "        print(json.dumps(picker.measure(slot_minutes=5, repeats=2)))\n"
-        "finally:\n"
-        "    redis_server.shutdown()\n"
-    )
+    script = "import json; from bench import picker; print(json.dumps(picker.run([5], repeats=2)[0]))"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
